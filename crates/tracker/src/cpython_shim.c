@@ -1,0 +1,172 @@
+/*
+ * The one place that knows CPython's private frame and object layouts.
+ *
+ * It is compiled by build.rs against the headers of the exact interpreter the
+ * extension is built for, so struct layouts can never drift from the running
+ * interpreter: a new CPython version fails to compile here instead of reading
+ * garbage at run time. Everything in this file must be safe to call from inside
+ * an allocator hook: no Python API that can allocate, raise, or take a lock.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <frameobject.h>
+#include <stdint.h>
+
+#if PY_VERSION_HEX >= 0x030B0000
+#define Py_BUILD_CORE 1
+#undef _PyGC_FINALIZED
+#include <internal/pycore_frame.h>
+#include <internal/pycore_code.h>
+#endif
+
+/* The line-table encoding that `ms_code_info` hands out. */
+enum { MS_LNOTAB = 1, MS_LINETABLE_310 = 2, MS_LOCATIONS_311 = 3 };
+
+typedef struct {
+    const void *data;  /* compact unicode data, or bytes */
+    intptr_t len;      /* in characters for strings, bytes for bytes */
+    int kind;          /* 1, 2 or 4 bytes per character; 0 for bytes */
+} ms_buf;
+
+typedef struct {
+    ms_buf filename;
+    ms_buf name;
+    ms_buf linetable;
+    int firstlineno;
+    int linetable_format;
+} ms_code_info;
+
+int ms_python_version_hex(void) { return PY_VERSION_HEX; }
+
+/*
+ * The thread state of the calling thread, only if this thread is the one
+ * running Python right now; NULL otherwise (no thread state, GIL released, or
+ * before 3.12 the GIL held by another thread).
+ */
+static PyThreadState *current_running_tstate(void) {
+#if PY_VERSION_HEX >= 0x030D0000
+    PyThreadState *ts = PyThreadState_GetUnchecked();
+#else
+    PyThreadState *ts = _PyThreadState_UncheckedGet();
+#endif
+    if (ts == NULL) return NULL;
+#if PY_VERSION_HEX < 0x030C0000
+    /* Before 3.12 the "current" thread state is the GIL holder's, a global. */
+    if (ts->thread_id != PyThread_get_thread_ident()) return NULL;
+#endif
+    return ts;
+}
+
+static ms_buf str_buf(PyObject *s) {
+    ms_buf b = {0, 0, 0};
+    if (s == NULL || !PyUnicode_Check(s)) return b;
+#if PY_VERSION_HEX < 0x030C0000
+    if (!PyUnicode_IS_READY(s)) return b;
+#endif
+    b.data = PyUnicode_DATA(s);
+    b.len = PyUnicode_GET_LENGTH(s);
+    b.kind = (int)PyUnicode_KIND(s);
+    return b;
+}
+
+static ms_buf bytes_buf(PyObject *o) {
+    ms_buf b = {0, 0, 0};
+    if (o == NULL || !PyBytes_Check(o)) return b;
+    b.data = PyBytes_AS_STRING(o);
+    b.len = PyBytes_GET_SIZE(o);
+    return b;
+}
+
+/*
+ * Walks the calling thread's Python frames, innermost first, writing the code
+ * object and the byte offset of the current instruction of each. Returns the
+ * total number of frames, which may exceed `cap`: the caller grows its buffer
+ * and calls again. Returns 0 when this thread is not running Python.
+ */
+intptr_t ms_walk_frames(void **codes, uint32_t *offsets, intptr_t cap) {
+    PyThreadState *ts = current_running_tstate();
+    if (ts == NULL) return 0;
+    intptr_t n = 0;
+#if PY_VERSION_HEX >= 0x030B0000
+#if PY_VERSION_HEX >= 0x030D0000
+    _PyInterpreterFrame *f = ts->current_frame;
+#else
+    _PyInterpreterFrame *f = ts->cframe ? ts->cframe->current_frame : NULL;
+#endif
+    for (; f != NULL; f = f->previous) {
+#if PY_VERSION_HEX >= 0x030C0000
+        if (f->owner == FRAME_OWNED_BY_CSTACK) continue;
+#endif
+        if (_PyFrame_IsIncomplete(f)) continue;
+#if PY_VERSION_HEX >= 0x030D0000
+        PyObject *code = f->f_executable;
+        if (code == NULL || !PyCode_Check(code)) continue;
+#else
+        PyObject *code = (PyObject *)f->f_code;
+#endif
+        if (n < cap) {
+            codes[n] = code;
+            offsets[n] = (uint32_t)(_PyInterpreterFrame_LASTI(f) * sizeof(_Py_CODEUNIT));
+        }
+        n++;
+    }
+#else
+    for (PyFrameObject *f = ts->frame; f != NULL; f = f->f_back) {
+        if (n < cap) {
+            codes[n] = f->f_code;
+            int lasti = f->f_lasti < 0 ? 0 : f->f_lasti;
+#if PY_VERSION_HEX >= 0x030A0000
+            offsets[n] = (uint32_t)(lasti * sizeof(_Py_CODEUNIT));
+#else
+            offsets[n] = (uint32_t)lasti;
+#endif
+        }
+        n++;
+    }
+#endif
+    return n;
+}
+
+/* Reads what offline symbolization needs from a live code object. */
+void ms_code_info_of(void *code_ptr, ms_code_info *out) {
+    PyCodeObject *code = (PyCodeObject *)code_ptr;
+    out->filename = str_buf(code->co_filename);
+#if PY_VERSION_HEX >= 0x030B0000
+    out->name = str_buf(code->co_qualname);
+    out->linetable = bytes_buf(code->co_linetable);
+    out->linetable_format = MS_LOCATIONS_311;
+#elif PY_VERSION_HEX >= 0x030A0000
+    out->name = str_buf(code->co_name);
+    out->linetable = bytes_buf(code->co_linetable);
+    out->linetable_format = MS_LINETABLE_310;
+#else
+    out->name = str_buf(code->co_name);
+    out->linetable = bytes_buf(code->co_lnotab);
+    out->linetable_format = MS_LNOTAB;
+#endif
+    out->firstlineno = code->co_firstlineno;
+}
+
+/*
+ * How far before the object pointer the allocator block of a code object
+ * starts (a GC header or a pre-header), so a free of that block can be
+ * recognised as the death of the code object.
+ */
+intptr_t ms_code_block_offset(void) {
+    /* A GC header is two pointers on every supported version; 3.12 added a
+     * pre-header of two more for managed dicts and weak references. */
+    intptr_t offset = PyType_IS_GC(&PyCode_Type) ? 2 * (intptr_t)sizeof(void *) : 0;
+#if PY_VERSION_HEX >= 0x030C0000
+    if (PyType_HasFeature(&PyCode_Type, Py_TPFLAGS_MANAGED_DICT | Py_TPFLAGS_MANAGED_WEAKREF))
+        offset += 2 * (intptr_t)sizeof(void *);
+#endif
+    return offset;
+}
+
+/* True when the block at `block` holds an object whose type is `code`. */
+int ms_block_is_code(void *block, intptr_t block_offset) {
+    PyObject *op = (PyObject *)((char *)block + block_offset);
+    return Py_TYPE(op) == &PyCode_Type;
+}
+
+unsigned long ms_thread_ident(void) { return PyThread_get_thread_ident(); }
