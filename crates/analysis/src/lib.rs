@@ -1,1 +1,22 @@
+//! What memsleuth computes from a capture: the peak and what was live then,
+//! leaks, totals, per-stack allocation statistics, the timeline, and sites
+//! grouped by stack, line, function or file.
+//!
+//! # Design constraints
+//! - Pure computation over [`memsleuth_format::Record`]s: no I/O (the caller
+//!   hands in a way to iterate the records), no Python, no unsafe code.
+//! - Bounded memory: the records stream past once per pass; what is kept is
+//!   proportional to the blocks live at one moment and the distinct stacks,
+//!   never to the number of events.
+//! - The definitions in `docs/definitions.md` are implemented here and
+//!   nowhere else.
+#![forbid(unsafe_code)]
+
 pub mod linetable;
+mod replay;
+mod sites;
+mod symbols;
+
+pub use replay::{analyze, CompletenessSource, Profile, StackStats, TimelinePoint};
+pub use sites::{collapsed_stacks, sites, Grouping, Measure, Site};
+pub use symbols::{Frame, Symbols};

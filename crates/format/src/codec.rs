@@ -84,7 +84,13 @@ impl DeltaState {
                 put_varint(out, t.native_id);
                 out.push(u8::from(t.is_main));
             }
-            Record::Alloc { domain, kind, addr, size, stack } => {
+            Record::Alloc {
+                domain,
+                kind,
+                addr,
+                size,
+                stack,
+            } => {
                 out.push(TAG_ALLOC);
                 out.push(*domain as u8 | (*kind as u8) << 4);
                 self.put_addr(out, *addr);
@@ -96,7 +102,13 @@ impl DeltaState {
                 out.push(*domain as u8);
                 self.put_addr(out, *addr);
             }
-            Record::Realloc { domain, old_addr, addr, size, stack } => {
+            Record::Realloc {
+                domain,
+                old_addr,
+                addr,
+                size,
+                stack,
+            } => {
                 out.push(TAG_REALLOC);
                 out.push(*domain as u8);
                 // The old address is coded against the running address, and the new one
@@ -131,7 +143,11 @@ pub(crate) type DecodeError = (usize, String);
 
 impl<'a> Decoder<'a> {
     pub(crate) fn new(buf: &'a [u8]) -> Self {
-        Decoder { buf, pos: 0, state: DeltaState::default() }
+        Decoder {
+            buf,
+            pos: 0,
+            state: DeltaState::default(),
+        }
     }
 
     fn err<T>(&self, what: &str) -> Result<T, DecodeError> {
@@ -228,7 +244,14 @@ impl<'a> Decoder<'a> {
                     return self.err("unknown line table format");
                 };
                 let linetable = self.bytes()?.to_vec();
-                Record::Code(CodeDef { id, filename, name, first_line, linetable_format, linetable })
+                Record::Code(CodeDef {
+                    id,
+                    filename,
+                    name,
+                    first_line,
+                    linetable_format,
+                    linetable,
+                })
             }
             TAG_FRAME => Record::Frame(FrameDef {
                 id: self.u32()?,
@@ -250,12 +273,21 @@ impl<'a> Decoder<'a> {
                 let addr = self.addr()?;
                 let size = self.varint()?;
                 let stack = self.stack()?;
-                Record::Alloc { domain, kind, addr, size, stack }
+                Record::Alloc {
+                    domain,
+                    kind,
+                    addr,
+                    size,
+                    stack,
+                }
             }
             TAG_FREE => {
                 let b = self.byte()?;
                 let domain = self.domain(b)?;
-                Record::Free { domain, addr: self.addr()? }
+                Record::Free {
+                    domain,
+                    addr: self.addr()?,
+                }
             }
             TAG_REALLOC => {
                 let b = self.byte()?;
@@ -264,10 +296,21 @@ impl<'a> Decoder<'a> {
                 let addr = self.addr()?;
                 let size = self.varint()?;
                 let stack = self.stack()?;
-                Record::Realloc { domain, old_addr, addr, size, stack }
+                Record::Realloc {
+                    domain,
+                    old_addr,
+                    addr,
+                    size,
+                    stack,
+                }
             }
-            TAG_SAMPLE => Record::Sample { time_ns: self.time()?, rss_bytes: self.varint()? },
-            TAG_END => Record::End { time_ns: self.time()? },
+            TAG_SAMPLE => Record::Sample {
+                time_ns: self.time()?,
+                rss_bytes: self.varint()?,
+            },
+            TAG_END => Record::End {
+                time_ns: self.time()?,
+            },
             _ => return self.err(&format!("unknown record tag {tag}")),
         };
         Ok(Some(record))
@@ -287,7 +330,9 @@ mod tests {
 
     #[test]
     fn overlong_varint_is_an_error() {
-        let buf = [TAG_SAMPLE, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
+        let buf = [
+            TAG_SAMPLE, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+        ];
         let mut d = Decoder::new(&buf);
         assert!(d.next_record().is_err());
     }

@@ -6,7 +6,9 @@ use std::path::Path;
 
 use crate::codec::Decoder;
 use crate::writer::{CODEC_RAW, CODEC_ZSTD};
-use crate::{Error, Metadata, Record, CHUNK_HEADER_LEN, CHUNK_MAGIC, FORMAT_VERSION, MAGIC, MAX_CHUNK_LEN};
+use crate::{
+    Error, Metadata, Record, CHUNK_HEADER_LEN, CHUNK_MAGIC, FORMAT_VERSION, MAGIC, MAX_CHUNK_LEN,
+};
 
 /// How the end of the file looked once everything readable was read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -69,23 +71,34 @@ impl<R: Read> CaptureReader<R> {
         }
         let version = u16::from_le_bytes([fixed[8], fixed[9]]);
         if version > FORMAT_VERSION {
-            return Err(Error::NewerVersion { found: version, supported: FORMAT_VERSION });
+            return Err(Error::NewerVersion {
+                found: version,
+                supported: FORMAT_VERSION,
+            });
         }
         let json_len = u32::from_le_bytes([fixed[12], fixed[13], fixed[14], fixed[15]]);
         if json_len > MAX_CHUNK_LEN {
-            return Err(Error::Corrupt { offset: 12, reason: "the header length is absurd".into() });
+            return Err(Error::Corrupt {
+                offset: 12,
+                reason: "the header length is absurd".into(),
+            });
         }
         let mut rest = vec![0u8; json_len as usize + 4];
         let got = read_full(&mut input, &mut rest)?;
         if got < rest.len() {
-            return Err(Error::TruncatedHeader { len: (fixed.len() + got) as u64 });
+            return Err(Error::TruncatedHeader {
+                len: (fixed.len() + got) as u64,
+            });
         }
         let (json, crc) = rest.split_at(json_len as usize);
         let mut hasher = crc32fast::Hasher::new();
         hasher.update(&fixed[MAGIC.len()..]);
         hasher.update(json);
         if hasher.finalize().to_le_bytes() != crc {
-            return Err(Error::Corrupt { offset: 0, reason: "the header checksum does not match".into() });
+            return Err(Error::Corrupt {
+                offset: 0,
+                reason: "the header checksum does not match".into(),
+            });
         }
         let metadata: Metadata = serde_json::from_slice(json).map_err(|e| Error::Corrupt {
             offset: 16,
@@ -133,7 +146,10 @@ impl<R: Read> CaptureReader<R> {
             self.lose_rest(n)?;
             return Ok(false);
         }
-        let corrupt = |reason: &str| Error::Corrupt { offset: start, reason: reason.into() };
+        let corrupt = |reason: &str| Error::Corrupt {
+            offset: start,
+            reason: reason.into(),
+        };
         if head[..4] != CHUNK_MAGIC {
             return Err(corrupt("a chunk does not start with the chunk marker"));
         }
@@ -170,7 +186,9 @@ impl<R: Read> CaptureReader<R> {
                 Ok(Some(r)) => records.push(r),
                 Ok(None) => break,
                 Err((pos, reason)) => {
-                    return Err(corrupt(&format!("{reason} (at byte {pos} of the chunk's contents)")))
+                    return Err(corrupt(&format!(
+                        "{reason} (at byte {pos} of the chunk's contents)"
+                    )))
                 }
             }
         }

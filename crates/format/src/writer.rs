@@ -70,15 +70,17 @@ impl<W: Write> CaptureWriter<W> {
         } else {
             (CODEC_RAW, self.payload.as_slice())
         };
-        let len = |n: usize| {
-            u32::try_from(n).map_err(|_| io::Error::other("chunk larger than 4 GiB"))
-        };
+        let len =
+            |n: usize| u32::try_from(n).map_err(|_| io::Error::other("chunk larger than 4 GiB"));
         self.frame.clear();
         self.frame.extend_from_slice(&CHUNK_MAGIC);
         self.frame.extend_from_slice(&[codec, 0, 0, 0]);
-        self.frame.extend_from_slice(&len(stored.len())?.to_le_bytes());
-        self.frame.extend_from_slice(&len(self.payload.len())?.to_le_bytes());
-        self.frame.extend_from_slice(&crc32fast::hash(stored).to_le_bytes());
+        self.frame
+            .extend_from_slice(&len(stored.len())?.to_le_bytes());
+        self.frame
+            .extend_from_slice(&len(self.payload.len())?.to_le_bytes());
+        self.frame
+            .extend_from_slice(&crc32fast::hash(stored).to_le_bytes());
         self.frame.extend_from_slice(stored);
         self.out.write_all(&self.frame)?;
         self.out.flush()?;

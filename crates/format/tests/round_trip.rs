@@ -1,10 +1,17 @@
 use memsleuth_format::reader::CaptureReader;
 use memsleuth_format::writer::CaptureWriter;
-use memsleuth_format::{AllocKind, CodeDef, Domain, Error, FrameDef, LineTableFormat, Metadata, Record, ThreadDef};
+use memsleuth_format::{
+    AllocKind, CodeDef, Domain, Error, FrameDef, LineTableFormat, Metadata, Record, ThreadDef,
+};
 use proptest::prelude::*;
 
 fn metadata() -> Metadata {
-    Metadata { python_version: "3.11.7".into(), argv: vec!["app.py".into()], pid: 42, ..Default::default() }
+    Metadata {
+        python_version: "3.11.7".into(),
+        argv: vec!["app.py".into()],
+        pid: 42,
+        ..Default::default()
+    }
 }
 
 /// Writes `chunks` (each a list of records) and returns the file's bytes.
@@ -34,28 +41,76 @@ fn domain() -> impl Strategy<Value = Domain> {
 
 fn record() -> impl Strategy<Value = Record> {
     prop_oneof![
-        (any::<u32>(), ".{0,20}", ".{0,20}", any::<u32>(), proptest::collection::vec(any::<u8>(), 0..40)).prop_map(
-            |(id, filename, name, first_line, linetable)| Record::Code(CodeDef {
+        (
+            any::<u32>(),
+            ".{0,20}",
+            ".{0,20}",
+            any::<u32>(),
+            proptest::collection::vec(any::<u8>(), 0..40)
+        )
+            .prop_map(|(id, filename, name, first_line, linetable)| Record::Code(
+                CodeDef {
+                    id,
+                    filename,
+                    name,
+                    first_line,
+                    linetable_format: LineTableFormat::Locations311,
+                    linetable
+                }
+            )),
+        (any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>()).prop_map(
+            |(id, parent, code, offset)| Record::Frame(FrameDef {
                 id,
-                filename,
-                name,
-                first_line,
-                linetable_format: LineTableFormat::Locations311,
-                linetable
+                parent,
+                code,
+                offset
             })
         ),
-        (any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>())
-            .prop_map(|(id, parent, code, offset)| Record::Frame(FrameDef { id, parent, code, offset })),
-        (any::<u32>(), any::<u64>(), any::<bool>())
-            .prop_map(|(root, native_id, is_main)| Record::Thread(ThreadDef { root, native_id, is_main })),
-        (domain(), any::<bool>(), any::<u64>(), any::<u64>(), any::<u32>()).prop_map(|(domain, calloc, addr, size, stack)| {
-            let kind = if calloc { AllocKind::Calloc } else { AllocKind::Malloc };
-            Record::Alloc { domain, kind, addr, size, stack }
+        (any::<u32>(), any::<u64>(), any::<bool>()).prop_map(|(root, native_id, is_main)| {
+            Record::Thread(ThreadDef {
+                root,
+                native_id,
+                is_main,
+            })
         }),
+        (
+            domain(),
+            any::<bool>(),
+            any::<u64>(),
+            any::<u64>(),
+            any::<u32>()
+        )
+            .prop_map(|(domain, calloc, addr, size, stack)| {
+                let kind = if calloc {
+                    AllocKind::Calloc
+                } else {
+                    AllocKind::Malloc
+                };
+                Record::Alloc {
+                    domain,
+                    kind,
+                    addr,
+                    size,
+                    stack,
+                }
+            }),
         (domain(), any::<u64>()).prop_map(|(domain, addr)| Record::Free { domain, addr }),
-        (domain(), any::<u64>(), any::<u64>(), any::<u64>(), any::<u32>())
-            .prop_map(|(domain, old_addr, addr, size, stack)| Record::Realloc { domain, old_addr, addr, size, stack }),
-        (any::<u64>(), any::<u64>()).prop_map(|(time_ns, rss_bytes)| Record::Sample { time_ns, rss_bytes }),
+        (
+            domain(),
+            any::<u64>(),
+            any::<u64>(),
+            any::<u64>(),
+            any::<u32>()
+        )
+            .prop_map(|(domain, old_addr, addr, size, stack)| Record::Realloc {
+                domain,
+                old_addr,
+                addr,
+                size,
+                stack
+            }),
+        (any::<u64>(), any::<u64>())
+            .prop_map(|(time_ns, rss_bytes)| Record::Sample { time_ns, rss_bytes }),
     ]
 }
 
@@ -102,8 +157,17 @@ proptest! {
 
 #[test]
 fn a_file_cut_inside_the_second_chunk_keeps_the_first_and_counts_the_loss() {
-    let first = vec![Record::Alloc { domain: Domain::Object, kind: AllocKind::Malloc, addr: 0x1000, size: 64, stack: 7 }];
-    let second = vec![Record::Free { domain: Domain::Object, addr: 0x1000 }];
+    let first = vec![Record::Alloc {
+        domain: Domain::Object,
+        kind: AllocKind::Malloc,
+        addr: 0x1000,
+        size: 64,
+        stack: 7,
+    }];
+    let second = vec![Record::Free {
+        domain: Domain::Object,
+        addr: 0x1000,
+    }];
     let bytes = write(&[first.clone(), second]);
     let cut = bytes.len() - 3;
     let (records, completeness) = read_all(&bytes[..cut]).unwrap();
@@ -116,7 +180,13 @@ fn a_file_cut_inside_the_second_chunk_keeps_the_first_and_counts_the_loss() {
 
 #[test]
 fn a_flipped_payload_byte_is_reported_as_corruption_at_its_chunk() {
-    let chunk = vec![Record::Sample { time_ns: 5, rss_bytes: 1 << 20 }; 10];
+    let chunk = vec![
+        Record::Sample {
+            time_ns: 5,
+            rss_bytes: 1 << 20
+        };
+        10
+    ];
     let mut bytes = write(&[chunk]);
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;
@@ -128,7 +198,10 @@ fn a_flipped_payload_byte_is_reported_as_corruption_at_its_chunk() {
 
 #[test]
 fn a_foreign_file_is_named_as_such() {
-    assert!(matches!(read_all(b"\x89PNG\r\n\x1a\nxxxxxxxxxxxxxxxxxxxx"), Err(Error::NotACapture)));
+    assert!(matches!(
+        read_all(b"\x89PNG\r\n\x1a\nxxxxxxxxxxxxxxxxxxxx"),
+        Err(Error::NotACapture)
+    ));
     assert!(matches!(read_all(b""), Err(Error::NotACapture)));
 }
 
@@ -137,7 +210,12 @@ fn a_newer_version_is_refused_with_both_versions() {
     let mut bytes = write(&[]);
     bytes[8] = 99;
     match read_all(&bytes) {
-        Err(e @ Error::NewerVersion { found: 99, supported: 1 }) => assert!(e.to_string().contains("upgrade memsleuth")),
+        Err(
+            e @ Error::NewerVersion {
+                found: 99,
+                supported: 1,
+            },
+        ) => assert!(e.to_string().contains("upgrade memsleuth")),
         other => panic!("expected a version error, got {other:?}"),
     }
 }

@@ -1,1 +1,172 @@
+//! The part of memsleuth that runs inside the profiled process.
+//!
+//! It wraps CPython's three allocator domains (`PyMem_SetAllocator`), records
+//! every allocation, reallocation and free with the interned Python stack of
+//! the allocating thread, and streams the events to a capture file from a
+//! background thread.
+//!
+//! # Design constraints
+//! - The hooks are the hot path of every Python program we profile. They take
+//!   no lock shared between threads, call no Python API, and allocate only
+//!   when a per-thread table grows. Stacks are read by walking the thread's
+//!   frame chain at allocation time (no per-call profile hook), and frames are
+//!   kept as (code object, instruction offset): lines are computed offline.
+//! - The profiled program must behave as if untracked: the tracker never
+//!   raises into it, never keeps its objects alive, and never shows its own
+//!   allocations in the results (they bypass the hooks or are re-entrant calls).
+//! - All unsafe code lives in [`sys`]; everything else is safe Rust.
+//! - It must never: call into Python from a hook, hold a lock across a call
+//!   into the wrapped allocator, or panic in a hook.
 
+mod buffer;
+mod codes;
+mod recorder;
+mod stacks;
+mod sys;
+mod writer;
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use memsleuth_format::writer::CaptureWriter;
+use memsleuth_format::Metadata;
+
+pub use writer::WriterStats;
+
+/// Why tracking could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("tracking is already active in this process (writing {0})")]
+    AlreadyTracking(PathBuf),
+    #[error("tracking is not active")]
+    NotTracking,
+    #[error("capture {path} already exists; pass --force to overwrite it or choose another path with -o")]
+    Exists { path: PathBuf },
+    #[error("cannot create capture {path}: {source}")]
+    Create { path: PathBuf, source: io::Error },
+    #[error("cannot write capture {path}: {source}")]
+    Write { path: PathBuf, source: io::Error },
+}
+
+/// How to track.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How often the timeline samples RSS (and the writer drains buffers).
+    pub sample_interval: Duration,
+    /// Overwrite an existing capture.
+    pub force: bool,
+    /// Addresses of code objects whose frames, and every frame outside them,
+    /// are left out of stacks: the launcher that runs the program (see
+    /// `python/memsleuth/_runner.py`) is not part of the program. At most
+    /// four are honoured.
+    pub stack_base: Vec<usize>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            sample_interval: Duration::from_millis(10),
+            force: false,
+            stack_base: Vec::new(),
+        }
+    }
+}
+
+struct Session {
+    path: PathBuf,
+    installed: sys::hooks::Installed,
+    writer: writer::WriterHandle,
+}
+
+static SESSION: Mutex<Option<Session>> = Mutex::new(None);
+static FORK_HANDLER: std::sync::Once = std::sync::Once::new();
+
+fn session() -> std::sync::MutexGuard<'static, Option<Session>> {
+    SESSION.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn create(path: &Path, force: bool) -> Result<File, Error> {
+    let mut opts = OpenOptions::new();
+    opts.write(true);
+    if force {
+        opts.create(true).truncate(true);
+    } else {
+        opts.create_new(true);
+    }
+    opts.open(path).map_err(|source| {
+        if source.kind() == io::ErrorKind::AlreadyExists {
+            Error::Exists {
+                path: path.to_path_buf(),
+            }
+        } else {
+            Error::Create {
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+    })
+}
+
+/// Starts tracking every allocation into a new capture at `path`.
+///
+/// The caller must hold the GIL (the Python bindings guarantee it).
+pub fn start(path: &Path, metadata: &Metadata, options: &Options) -> Result<(), Error> {
+    let mut slot = session();
+    if let Some(s) = slot.as_ref() {
+        return Err(Error::AlreadyTracking(s.path.clone()));
+    }
+    let file = create(path, options.force)?;
+    let write_err = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let out =
+        CaptureWriter::new(BufWriter::with_capacity(1 << 20, file), metadata).map_err(write_err)?;
+    FORK_HANDLER.call_once(|| {
+        sys::os::on_fork_in_child(recorder::disable_after_fork);
+    });
+    buffer::clear_registry();
+    stacks::reset_ids();
+    stacks::set_stack_base(&options.stack_base);
+    codes::reset(sys::shim::code_block_offset());
+    let writer = writer::spawn(out, options.sample_interval).map_err(write_err)?;
+    recorder::enable(true);
+    let installed = sys::hooks::install();
+    *slot = Some(Session {
+        path: path.to_path_buf(),
+        installed,
+        writer,
+    });
+    Ok(())
+}
+
+/// Stops tracking, writes the rest of the capture and closes it.
+///
+/// The caller must hold the GIL.
+pub fn stop() -> Result<WriterStats, Error> {
+    let Some(s) = session().take() else {
+        return Err(Error::NotTracking);
+    };
+    sys::hooks::uninstall(s.installed);
+    recorder::enable(false);
+    let stats = s.writer.finish().map_err(|source| Error::Write {
+        path: s.path.clone(),
+        source,
+    })?;
+    buffer::clear_registry();
+    Ok(stats)
+}
+
+/// Whether a capture is being written by this process.
+pub fn is_tracking() -> bool {
+    session().is_some()
+}
+
+/// `PY_VERSION_HEX` of the interpreter this tracker was built for; the
+/// bindings refuse to start under any other.
+pub fn built_for_python_hex() -> u32 {
+    sys::shim::compiled_python_version_hex()
+}

@@ -1,0 +1,491 @@
+#!/usr/bin/env python3
+"""Compare the overhead of memory profilers on the workloads in ./workloads.
+
+For every workload, each selected command is run ``--runs`` times.  The
+commands are interleaved round-robin inside every repetition (and the
+starting command is rotated from one repetition to the next), so slow drift
+of the machine -- thermal throttling, background jobs, page cache -- affects
+all commands alike instead of whichever happened to run last.
+
+Per run we record:
+
+* wall time: ``time.perf_counter()`` around spawning the child and reaping it;
+* peak RSS: ``ru_maxrss`` of the child as returned by ``os.wait4`` for that
+  one child (the kernel folds in the peak of any descendants the child itself
+  waited for, so a launcher that spawns the real interpreter is covered);
+* output size: total bytes of everything the command left in its private,
+  initially empty working directory (capture file, side files, report dirs).
+
+Standard library only.  Usage::
+
+    python3 benchmarks/run.py                      # all workloads, all tools, 5 runs
+    python3 benchmarks/run.py --runs 3 --only threads --only big_container
+    python3 benchmarks/run.py --tools plain,memray,tracemalloc --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+HERE = Path(__file__).resolve().parent
+WORKLOAD_DIR = HERE / "workloads"
+MIB = 1024 * 1024
+
+# ---------------------------------------------------------------------------
+# Tools
+# ---------------------------------------------------------------------------
+
+
+def find_executable(name: str) -> Optional[str]:
+    """Look next to the running interpreter first, then on PATH.
+
+    Preferring the interpreter's own bin directory makes sure the profiler
+    belongs to the same Python as the ``plain`` baseline, and avoids version
+    manager shims (pyenv's shims are shell scripts that add startup time).
+    """
+    bindir = os.path.dirname(os.path.abspath(sys.executable))
+    return shutil.which(name, path=bindir) or shutil.which(name)
+
+
+@dataclass
+class Tool:
+    name: str
+    description: str
+    # executable the tool needs (None: only the Python interpreter)
+    executable_name: Optional[str]
+    # (exe, script, outdir) -> argv
+    build: Callable[[Optional[str], str, str], list]
+    # does this tool write a capture/report?  (False -> output column is "-")
+    writes_output: bool = True
+    exe: Optional[str] = None
+    available: bool = False
+    note: str = ""
+    version: str = ""
+
+
+def _py() -> str:
+    return sys.executable
+
+
+def _build_plain(exe, script, outdir):
+    return [_py(), script]
+
+
+def _build_memsleuth(exe, script, outdir):
+    return [exe, "run", "--quiet", "--no-report", "-o", os.path.join(outdir, "capture.msl"), script]
+
+
+def _build_tracemalloc(exe, script, outdir):
+    return [_py(), "-X", "tracemalloc=25", script]
+
+
+def _build_memray_pyalloc(exe, script, outdir):
+    return [exe, "run", "--trace-python-allocators", "-q", "-f",
+            "-o", os.path.join(outdir, "capture.bin"), script]
+
+
+def _build_memray(exe, script, outdir):
+    return [exe, "run", "-q", "-f", "-o", os.path.join(outdir, "capture.bin"), script]
+
+
+def _build_fil(exe, script, outdir):
+    # Global options go before the "run" sub-command.  Fil writes a timestamped
+    # report directory under -o; --no-browser stops it from opening the report.
+    return [exe, "-o", os.path.join(outdir, "fil-result"), "--no-browser", "run", script]
+
+
+def make_tools() -> "dict[str, Tool]":
+    tools = [
+        Tool("plain", "python3 workload.py", None, _build_plain, writes_output=False),
+        Tool("memsleuth", "memsleuth run --quiet --no-report -o CAPTURE.msl workload.py",
+             "memsleuth", _build_memsleuth),
+        Tool("tracemalloc", "python3 -X tracemalloc=25 workload.py", None,
+             _build_tracemalloc, writes_output=False),
+        Tool("memray-python-allocators",
+             "memray run --trace-python-allocators -q -f -o CAPTURE.bin workload.py",
+             "memray", _build_memray_pyalloc),
+        Tool("memray", "memray run -q -f -o CAPTURE.bin workload.py", "memray", _build_memray),
+        Tool("fil", "fil-profile -o OUTDIR --no-browser run workload.py", "fil-profile", _build_fil),
+    ]
+    return {t.name: t for t in tools}
+
+
+TOOL_ALIASES = {
+    "memray-pyalloc": "memray-python-allocators",
+    "memray-python": "memray-python-allocators",
+    "filprofiler": "fil",
+    "fil-profile": "fil",
+    "python": "plain",
+}
+
+
+def _tool_version(tool: Tool) -> str:
+    dist = {"memray": "memray", "memray-python-allocators": "memray",
+            "fil": "filprofiler", "memsleuth": "memsleuth"}.get(tool.name)
+    if dist is None:
+        return platform.python_version()
+    try:
+        from importlib import metadata
+
+        return metadata.version(dist)
+    except Exception:
+        pass
+    if tool.exe:
+        try:
+            out = subprocess.run([tool.exe, "--version"], capture_output=True, text=True,
+                                 timeout=30, env=child_env())
+            text = (out.stdout or out.stderr).strip().splitlines()
+            if out.returncode == 0 and text:
+                return text[0]
+        except Exception:
+            pass
+    return "unknown"
+
+
+# ---------------------------------------------------------------------------
+# Running one command
+# ---------------------------------------------------------------------------
+
+
+def child_env() -> dict:
+    env = dict(os.environ)
+    # Same interpreter first on PATH, for tools that launch "python3" themselves.
+    bindir = os.path.dirname(os.path.abspath(sys.executable))
+    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    # Deterministic str hashing -> identical dict layouts from run to run.
+    env["PYTHONHASHSEED"] = "0"
+    env.pop("PYTHONTRACEMALLOC", None)
+    env.pop("PYTHONMALLOC", None)
+    return env
+
+
+@dataclass
+class RunResult:
+    wall_s: float
+    maxrss_kib: int
+    output_bytes: int
+    returncode: int
+    stderr_tail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def tree_size(path: str) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(root, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def run_once(tool: Tool, script: str, scratch: str, timeout: float) -> RunResult:
+    """Run one command in a fresh, empty directory and measure it."""
+    outdir = tempfile.mkdtemp(prefix=f"{tool.name}-", dir=scratch)
+    argv = tool.build(tool.exe, script, outdir)
+    err_path = os.path.join(scratch, "stderr.txt")
+    try:
+        with open(os.devnull, "wb") as devnull, open(err_path, "wb") as err:
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(argv, cwd=outdir, env=child_env(), stdin=subprocess.DEVNULL,
+                                    stdout=devnull, stderr=err)
+            # Blocking wait4 (exact timing); a timer kills the child on timeout.
+            killer = threading.Timer(timeout, proc.kill) if timeout else None
+            if killer:
+                killer.daemon = True
+                killer.start()
+            try:
+                # wait4 gives the rusage (ru_maxrss) of exactly this child.
+                _pid, status, ru = os.wait4(proc.pid, 0)
+            finally:
+                if killer:
+                    killer.cancel()
+            wall = time.perf_counter() - t0
+            proc.returncode = os.waitstatus_to_exitcode(status)  # already reaped
+        with open(err_path, "rb") as err:
+            tail = err.read()[-2000:].decode("utf-8", "replace")
+        out_bytes = tree_size(outdir)
+        # ru_maxrss is in KiB on Linux (bytes on macOS).
+        maxrss = ru.ru_maxrss // 1024 if sys.platform == "darwin" else ru.ru_maxrss
+        return RunResult(wall, maxrss, out_bytes, proc.returncode, "" if proc.returncode == 0 else tail)
+    finally:
+        shutil.rmtree(outdir, ignore_errors=True)
+
+
+PROBE_SCRIPT = "x = [list(range(10)) for _ in range(1000)]\nd = {i: str(i) for i in range(1000)}\n"
+
+
+def probe(tool: Tool, scratch: str) -> None:
+    """Decide whether a tool can be used here; fills tool.available/note."""
+    if tool.executable_name is not None:
+        tool.exe = find_executable(tool.executable_name)
+        if tool.exe is None:
+            tool.note = (f"`{tool.executable_name}` not found next to {sys.executable} "
+                         f"or on PATH -- column skipped")
+            return
+    script = os.path.join(scratch, "probe_script.py")
+    with open(script, "w") as f:
+        f.write(PROBE_SCRIPT)
+    try:
+        res = run_once(tool, script, scratch, timeout=120)
+    except OSError as e:
+        tool.note = f"could not start {tool.exe or sys.executable}: {e}"
+        return
+    if not res.ok:
+        last = [l for l in res.stderr_tail.strip().splitlines() if l.strip()]
+        tool.note = (f"probe run failed (exit {res.returncode}): "
+                     f"{last[-1] if last else 'no stderr'} -- column skipped")
+        return
+    if tool.writes_output and res.output_bytes == 0:
+        tool.note = "probe run wrote no output file (output column may read 0)"
+    tool.available = True
+    tool.version = _tool_version(tool)
+
+
+# ---------------------------------------------------------------------------
+# Statistics and reporting
+# ---------------------------------------------------------------------------
+
+
+def summarize(runs: "list[RunResult]") -> dict:
+    ok = [r for r in runs if r.ok]
+    if not ok:
+        return {"ok_runs": 0, "failed_runs": len(runs)}
+    walls = [r.wall_s for r in ok]
+    return {
+        "ok_runs": len(ok),
+        "failed_runs": len(runs) - len(ok),
+        "median_wall_s": statistics.median(walls),
+        "min_wall_s": min(walls),
+        "max_wall_s": max(walls),
+        "median_maxrss_mib": statistics.median(r.maxrss_kib for r in ok) / 1024,
+        "max_maxrss_mib": max(r.maxrss_kib for r in ok) / 1024,
+        "median_output_mib": statistics.median(r.output_bytes for r in ok) / MIB,
+    }
+
+
+def fmt(x, spec, missing="-"):
+    return missing if x is None else format(x, spec)
+
+
+def markdown_table(results: dict, tools: "list[Tool]") -> str:
+    lines = [
+        "| workload | tool | median wall (s) | min–max (s) | × plain | peak RSS (MiB) | output (MiB) |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for wname, per_tool in results.items():
+        for t in tools:
+            s = per_tool.get(t.name)
+            if s is None:
+                continue
+            summary = s["summary"]
+            if summary["ok_runs"] == 0:
+                lines.append(f"| {wname} | {t.name} | FAILED ({summary['failed_runs']} runs) | | | | |")
+                continue
+            ratio = summary.get("ratio_to_plain")
+            out = fmt(summary["median_output_mib"], ".2f") if t.writes_output else "-"
+            failed = f" ({summary['failed_runs']} failed)" if summary["failed_runs"] else ""
+            lines.append(
+                f"| {wname} | {t.name}{failed} | {summary['median_wall_s']:.2f} "
+                f"| {summary['min_wall_s']:.2f}–{summary['max_wall_s']:.2f} "
+                f"| {fmt(ratio, '.2f')} | {summary['median_maxrss_mib']:.0f} | {out} |"
+            )
+    return "\n".join(lines)
+
+
+def list_workloads() -> "list[str]":
+    return sorted(p.stem for p in WORKLOAD_DIR.glob("*.py") if not p.name.startswith("_"))
+
+
+def parse_args(argv=None):
+    all_tools = list(make_tools())
+    p = argparse.ArgumentParser(
+        description="Compare memory profilers (wall time, peak RSS, output size) on benchmark workloads.")
+    p.add_argument("--runs", type=int, default=5, help="repetitions per command (default: 5)")
+    p.add_argument("--only", action="append", metavar="WORKLOAD", default=[],
+                   help="run only this workload (repeatable); one of: " + ", ".join(list_workloads()))
+    p.add_argument("--tools", default=",".join(all_tools),
+                   help="comma-separated tools (default: all): " + ",".join(all_tools)
+                   + ". 'plain' is always added as the baseline.")
+    p.add_argument("--json", metavar="PATH", help="write raw and summarized results as JSON")
+    p.add_argument("--timeout", type=float, default=900.0,
+                   help="per-run timeout in seconds (default: 900)")
+    p.add_argument("--scratch", metavar="DIR",
+                   help="directory for per-run working dirs and captures (default: system temp); "
+                        "each run's output is deleted right after it is measured")
+    p.add_argument("--list", action="store_true", help="list workloads and tools, then exit")
+    args = p.parse_args(argv)
+    if args.runs < 1:
+        p.error("--runs must be >= 1")
+    return p, args
+
+
+def main(argv=None) -> int:
+    parser, args = parse_args(argv)
+    tools_by_name = make_tools()
+    workloads = list_workloads()
+
+    if args.list:
+        print("workloads:", ", ".join(workloads))
+        for t in tools_by_name.values():
+            print(f"tool {t.name}: {t.description}")
+        return 0
+
+    selected = []
+    for name in (n.strip() for n in args.tools.split(",")):
+        if not name:
+            continue
+        name = TOOL_ALIASES.get(name, name)
+        if name not in tools_by_name:
+            parser.error(f"unknown tool {name!r}; choose from {', '.join(tools_by_name)}")
+        if name not in selected:
+            selected.append(name)
+    if "plain" not in selected:
+        selected.insert(0, "plain")
+    # keep the canonical column order
+    selected = [n for n in tools_by_name if n in selected]
+
+    chosen_workloads = []
+    for w in args.only:
+        w = Path(w).stem if w.endswith(".py") else w
+        if w not in workloads:
+            parser.error(f"unknown workload {w!r}; choose from {', '.join(workloads)}")
+        if w not in chosen_workloads:
+            chosen_workloads.append(w)
+    chosen_workloads = chosen_workloads or workloads
+
+    scratch = tempfile.mkdtemp(prefix="memsleuth-bench-", dir=args.scratch)
+    try:
+        return _run(args, tools_by_name, selected, chosen_workloads, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run(args, tools_by_name, selected, workloads, scratch) -> int:
+    log = lambda *a: print(*a, file=sys.stderr, flush=True)  # noqa: E731
+
+    log(f"python: {sys.executable} ({platform.python_version()}), cpus: {os.cpu_count()}, "
+        f"runs: {args.runs}")
+    tools: "list[Tool]" = []
+    notes: "dict[str, str]" = {}
+    for name in selected:
+        t = tools_by_name[name]
+        probe(t, scratch)
+        status = f"{t.exe or sys.executable} ({t.version})" if t.available else "UNAVAILABLE"
+        log(f"tool {t.name:<25} {status}" + (f" -- {t.note}" if t.note else ""))
+        if t.note:
+            notes[t.name] = t.note
+        if t.available:
+            tools.append(t)
+    if not any(t.name == "plain" for t in tools):
+        log("error: the plain baseline does not run; giving up")
+        return 2
+
+    raw: "dict[str, dict[str, list[RunResult]]]" = {w: {t.name: [] for t in tools} for w in workloads}
+    for w in workloads:
+        script = str(WORKLOAD_DIR / f"{w}.py")
+        for rep in range(args.runs):
+            # round-robin inside each repetition, rotating the starting tool
+            k = rep % len(tools)
+            order = tools[k:] + tools[:k]
+            for t in order:
+                res = run_once(t, script, scratch, args.timeout)
+                raw[w][t.name].append(res)
+                status = "ok" if res.ok else f"FAILED exit {res.returncode}"
+                log(f"  {w:<16} run {rep + 1}/{args.runs} {t.name:<25} {res.wall_s:7.2f} s "
+                    f"{res.maxrss_kib / 1024:7.0f} MiB {res.output_bytes / MIB:9.2f} MiB out  {status}")
+                if not res.ok and res.stderr_tail:
+                    tail = res.stderr_tail.strip().splitlines()[-5:]
+                    log("      " + "\n      ".join(tail))
+
+    # summarize
+    results: dict = {}
+    for w in workloads:
+        results[w] = {}
+        base = summarize(raw[w]["plain"]).get("median_wall_s")
+        for t in tools:
+            s = summarize(raw[w][t.name])
+            if base and "median_wall_s" in s:
+                s["ratio_to_plain"] = s["median_wall_s"] / base
+            results[w][t.name] = {
+                "summary": s,
+                "runs": [vars(r) for r in raw[w][t.name]],
+            }
+
+    overall: dict = {}
+    for t in tools:
+        ratios = [results[w][t.name]["summary"].get("ratio_to_plain") for w in workloads]
+        ratios = [r for r in ratios if r is not None]
+        overall[t.name] = {
+            "median_ratio": statistics.median(ratios) if ratios else None,
+            "min_ratio": min(ratios) if ratios else None,
+            "max_ratio": max(ratios) if ratios else None,
+            "workloads": len(ratios),
+        }
+
+    print(f"## Results ({args.runs} run{'s' if args.runs != 1 else ''} per command, "
+          f"Python {platform.python_version()}, {os.cpu_count()} CPUs)\n")
+    print(markdown_table(results, tools))
+    print("\n### Median over workloads of (median wall / plain median wall)\n")
+    print("| tool | median ratio | min | max |")
+    print("|---|---:|---:|---:|")
+    for t in tools:
+        o = overall[t.name]
+        print(f"| {t.name} | {fmt(o['median_ratio'], '.2f')} | {fmt(o['min_ratio'], '.2f')} "
+              f"| {fmt(o['max_ratio'], '.2f')} |")
+    if notes:
+        print("\n### Notes\n")
+        for name, note in notes.items():
+            print(f"- **{name}**: {note}")
+
+    if args.json:
+        doc = {
+            "generated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "python": sys.executable,
+            "python_version": platform.python_version(),
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "runs": args.runs,
+            "tools": {
+                name: {
+                    "command": tools_by_name[name].description,
+                    "executable": tools_by_name[name].exe,
+                    "version": tools_by_name[name].version,
+                    "available": tools_by_name[name].available,
+                    "note": tools_by_name[name].note,
+                }
+                for name in selected
+            },
+            "units": {"wall_s": "seconds", "maxrss_kib": "KiB", "output_bytes": "bytes",
+                      "*_mib": "MiB (1024*1024 bytes)"},
+            "results": results,
+            "overall": overall,
+        }
+        with open(args.json, "w") as f:
+            json.dump(doc, f, indent=2)
+        log(f"wrote {args.json}")
+
+    any_failed = any(not r.ok for w in raw.values() for runs in w.values() for r in runs)
+    return 1 if any_failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

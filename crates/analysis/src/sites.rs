@@ -1,0 +1,191 @@
+//! Sites: stacks, or the lines, functions or files they end in, ranked by a
+//! measure. Stacks from different threads with the same frames are one site;
+//! the site lists every thread it was seen in.
+
+use std::collections::BTreeSet;
+
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use crate::replay::{Profile, StackStats};
+use crate::symbols::Frame;
+
+/// Which blocks a table is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measure {
+    /// Live at the peak, ranked by bytes.
+    Peak,
+    /// Still live when tracking stopped, ranked by bytes.
+    Leaks,
+    /// Every allocation made, ranked by bytes.
+    Allocated,
+    /// Every allocation made, ranked by number of allocations.
+    Count,
+}
+
+impl Measure {
+    pub fn name(self) -> &'static str {
+        match self {
+            Measure::Peak => "peak",
+            Measure::Leaks => "leaks",
+            Measure::Allocated => "allocated",
+            Measure::Count => "count",
+        }
+    }
+}
+
+/// What makes two allocations the same site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grouping {
+    /// The whole stack.
+    Stack,
+    /// The innermost frame's file and line.
+    Line,
+    /// The innermost frame's file and function.
+    Function,
+    /// The innermost frame's file.
+    File,
+}
+
+impl Grouping {
+    pub fn name(self) -> &'static str {
+        match self {
+            Grouping::Stack => "stack",
+            Grouping::Line => "line",
+            Grouping::Function => "function",
+            Grouping::File => "file",
+        }
+    }
+}
+
+/// One row of a table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Site {
+    pub file: String,
+    /// None when grouped by function or file.
+    pub line: Option<u32>,
+    /// None when grouped by file.
+    pub function: Option<String>,
+    pub bytes: u64,
+    pub count: u64,
+    /// This site's part of the table's total (bytes, or count for `Count`), 0 to 1.
+    pub share: f64,
+    /// Native ids of the threads that allocated here.
+    pub threads: Vec<u64>,
+    /// The full stack, innermost first; only when grouped by stack.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack: Option<Vec<Frame>>,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Stack(Vec<Frame>),
+    Line(String, u32),
+    Function(String, String),
+    File(String),
+}
+
+fn key(frames: &[Frame], grouping: Grouping) -> Key {
+    let leaf = &frames[0];
+    match grouping {
+        Grouping::Stack => Key::Stack(frames.to_vec()),
+        Grouping::Line => Key::Line(leaf.file.clone(), leaf.line),
+        Grouping::Function => Key::Function(leaf.file.clone(), leaf.function.clone()),
+        Grouping::File => Key::File(leaf.file.clone()),
+    }
+}
+
+fn table(profile: &Profile, measure: Measure) -> &FxHashMap<u32, StackStats> {
+    match measure {
+        Measure::Peak => &profile.peak_by_stack,
+        Measure::Leaks => &profile.leaks_by_stack,
+        Measure::Allocated | Measure::Count => &profile.allocated_by_stack,
+    }
+}
+
+struct Acc {
+    leaf: Frame,
+    stack: Vec<Frame>,
+    stats: StackStats,
+    threads: BTreeSet<u64>,
+}
+
+/// Every site of `measure`, grouped, largest first; ties broken by location
+/// so output is stable.
+pub fn sites(profile: &Profile, measure: Measure, grouping: Grouping) -> Vec<Site> {
+    let mut groups: FxHashMap<Key, Acc> = FxHashMap::default();
+    for (&stack, stats) in table(profile, measure) {
+        let (frames, thread) = profile.symbols.resolve(stack);
+        let acc = groups.entry(key(&frames, grouping)).or_insert_with(|| Acc {
+            leaf: frames[0].clone(),
+            stack: frames.clone(),
+            stats: StackStats::default(),
+            threads: BTreeSet::new(),
+        });
+        acc.stats.bytes += stats.bytes;
+        acc.stats.count += stats.count;
+        acc.threads.extend(thread);
+    }
+    let value = |s: &StackStats| {
+        if measure == Measure::Count {
+            s.count
+        } else {
+            s.bytes
+        }
+    };
+    let total: u64 = groups.values().map(|a| value(&a.stats)).sum();
+    let mut out: Vec<Site> = groups
+        .into_values()
+        .map(|a| Site {
+            file: a.leaf.file.clone(),
+            line: matches!(grouping, Grouping::Stack | Grouping::Line).then_some(a.leaf.line),
+            function: (grouping != Grouping::File).then(|| a.leaf.function.clone()),
+            bytes: a.stats.bytes,
+            count: a.stats.count,
+            share: if total == 0 {
+                0.0
+            } else {
+                value(&a.stats) as f64 / total as f64
+            },
+            threads: a.threads.into_iter().collect(),
+            stack: (grouping == Grouping::Stack).then_some(a.stack),
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        value_of(b, measure)
+            .cmp(&value_of(a, measure))
+            .then_with(|| (&a.file, a.line, &a.function).cmp(&(&b.file, b.line, &b.function)))
+    });
+    out
+}
+
+fn value_of(site: &Site, measure: Measure) -> u64 {
+    if measure == Measure::Count {
+        site.count
+    } else {
+        site.bytes
+    }
+}
+
+/// Collapsed stacks (`outer;...;inner BYTES`) for flamegraph tools: bytes
+/// live at the peak, leaked, or allocated in total (`Allocated`/`Count`).
+pub fn collapsed_stacks(profile: &Profile, measure: Measure) -> Vec<(String, u64)> {
+    let mut merged: FxHashMap<String, u64> = FxHashMap::default();
+    for (&stack, stats) in table(profile, measure) {
+        let (frames, _) = profile.symbols.resolve(stack);
+        let line = frames
+            .iter()
+            .rev()
+            .map(|f| f.label().replace(';', ":"))
+            .collect::<Vec<_>>()
+            .join(";");
+        *merged.entry(line).or_default() += if measure == Measure::Count {
+            stats.count
+        } else {
+            stats.bytes
+        };
+    }
+    let mut out: Vec<(String, u64)> = merged.into_iter().filter(|(_, v)| *v > 0).collect();
+    out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    out
+}

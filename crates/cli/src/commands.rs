@@ -1,0 +1,82 @@
+//! The commands that read a capture: summary, table, stacks.
+
+use std::io::Write;
+
+use anyhow::Result;
+use memsleuth_analysis::{Grouping, Measure, Profile};
+
+use crate::args::{AtArg, StacksArgs, SummaryArgs, TableArgs};
+use crate::load;
+
+/// Columns available to a table: the terminal's width, else 100.
+pub(crate) fn width() -> usize {
+    terminal_size::terminal_size()
+        .map_or(100, |(w, _)| usize::from(w.0))
+        .max(60)
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Warns on stderr when part of the capture was lost, so JSON on stdout stays clean.
+fn warn_if_incomplete(profile: &Profile, capture: &str) {
+    if profile.completeness.lost_bytes > 0 {
+        eprintln!(
+            "memsleuth: warning: capture {capture} ends inside a chunk; the last {} bytes were lost (the program was probably killed while it was written)",
+            profile.completeness.lost_bytes
+        );
+    }
+}
+
+pub fn summary(args: &SummaryArgs) -> Result<i32> {
+    let profile = load::analyze(&args.capture)?;
+    let name = args.capture.display().to_string();
+    warn_if_incomplete(&profile, &name);
+    if args.json {
+        print_json(&memsleuth_report::summary_json(&profile, &name, args.limit))?;
+    } else {
+        print!(
+            "{}",
+            memsleuth_report::summary_text(&profile, &name, args.limit, width())
+        );
+    }
+    Ok(0)
+}
+
+pub fn table(args: &TableArgs) -> Result<i32> {
+    let profile = load::analyze(&args.capture)?;
+    warn_if_incomplete(&profile, &args.capture.display().to_string());
+    let (measure, grouping): (Measure, Grouping) = (args.by.into(), args.group.into());
+    let mut rows = memsleuth_analysis::sites(&profile, measure, grouping);
+    if args.limit > 0 {
+        rows.truncate(args.limit);
+    }
+    if args.json {
+        print_json(&memsleuth_report::table_json(rows, measure, grouping))?;
+    } else {
+        print!(
+            "{}",
+            memsleuth_report::table_text(&rows, measure, grouping, width())
+        );
+    }
+    Ok(0)
+}
+
+pub fn stacks(args: &StacksArgs) -> Result<i32> {
+    let profile = load::analyze(&args.capture)?;
+    warn_if_incomplete(&profile, &args.capture.display().to_string());
+    let measure = match args.at {
+        AtArg::Peak => Measure::Peak,
+        AtArg::Leaks => Measure::Leaks,
+        AtArg::All => Measure::Allocated,
+    };
+    let mut out = std::io::stdout().lock();
+    for (stack, bytes) in memsleuth_analysis::collapsed_stacks(&profile, measure) {
+        writeln!(out, "{stack} {bytes}")?;
+    }
+    Ok(0)
+}

@@ -1,0 +1,184 @@
+//! `memsleuth run`: launch the program under the tracker, wait for it, pass
+//! its exit status through, and summarise the capture.
+//!
+//! The program runs in a child interpreter (`python -c <runner>`), not in this
+//! process, so that whatever kills it — SIGKILL, the OOM killer, a crash in an
+//! extension — still leaves this process alive to say so and to read the
+//! capture up to the last complete chunk.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+
+use crate::args::RunArgs;
+use crate::{commands, load};
+
+/// The runner's entry point; see `python/memsleuth/_runner.py`.
+const RUNNER_BOOT: &str = "from memsleuth._runner import main; main()";
+/// Sites listed per section of the end-of-run summary.
+const SUMMARY_SITES: usize = 5;
+
+/// What to run, as `python` would be told.
+enum Target {
+    Script(String),
+    Module(String),
+    Code(String),
+}
+
+impl Target {
+    fn kind(&self) -> &'static str {
+        match self {
+            Target::Script(_) => "script",
+            Target::Module(_) => "module",
+            Target::Code(_) => "code",
+        }
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            Target::Script(s) | Target::Module(s) | Target::Code(s) => s,
+        }
+    }
+
+    /// The `<script>` part of the default capture name.
+    fn stem(&self) -> String {
+        match self {
+            Target::Script(s) => Path::new(s)
+                .file_stem()
+                .map_or_else(|| "script".into(), |f| f.to_string_lossy().into_owned()),
+            Target::Module(m) => m.clone(),
+            Target::Code(_) => String::from("c"),
+        }
+    }
+}
+
+fn target_of(args: &RunArgs) -> Result<(Target, Vec<String>)> {
+    let rest = args.target.clone();
+    if let Some(m) = &args.module {
+        return Ok((Target::Module(m.clone()), rest));
+    }
+    if let Some(c) = &args.code {
+        return Ok((Target::Code(c.clone()), rest));
+    }
+    let Some((script, program_args)) = rest.split_first() else {
+        bail!("nothing to run; give a script (memsleuth run app.py), -m MODULE or -c CODE");
+    };
+    let path = Path::new(script);
+    if !path.exists() {
+        bail!("cannot run {script}: no such file");
+    }
+    if path.is_dir() {
+        bail!("cannot run {script}: it is a directory; give a Python file, or -m for a package");
+    }
+    Ok((Target::Script(script.clone()), program_args.to_vec()))
+}
+
+/// Survives the signals a terminal sends to the whole foreground group (the
+/// program gets its own copy) and forwards SIGTERM, which is usually aimed at
+/// this process alone, to the program.
+fn guard_signals(child: u32) -> Result<()> {
+    let ignored = Arc::new(AtomicBool::new(false));
+    for sig in [SIGINT, SIGQUIT, SIGHUP] {
+        signal_hook::flag::register(sig, Arc::clone(&ignored))
+            .context("cannot install signal handlers")?;
+    }
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGTERM]).context("cannot install signal handlers")?;
+    let pid = Pid::from_raw(child as i32);
+    std::thread::Builder::new()
+        .name("memsleuth-signals".into())
+        .spawn(move || {
+            for sig in signals.forever() {
+                if let Ok(sig) = Signal::try_from(sig) {
+                    let _ = kill(pid, sig);
+                }
+            }
+        })
+        .context("cannot start the signal forwarding thread")?;
+    Ok(())
+}
+
+fn signal_name(sig: i32) -> String {
+    Signal::try_from(sig).map_or_else(|_| format!("signal {sig}"), |s| s.as_str().to_string())
+}
+
+pub fn run(args: &RunArgs, python: &Path) -> Result<i32> {
+    let (target, program_args) = target_of(args)?;
+    if let Some(out) = &args.output {
+        if out.exists() && !args.force {
+            bail!("capture {} already exists; pass --force to overwrite it or choose another path with -o", out.display());
+        }
+    }
+    // The default name holds the program's pid, which only the child knows
+    // before it starts: it is given the prefix and appends `<pid>.msl`.
+    let default_prefix = format!("memsleuth-{}-", target.stem());
+    let mut cmd = Command::new(python);
+    cmd.arg("-c").arg(RUNNER_BOOT);
+    match &args.output {
+        Some(path) => cmd.arg("--capture").arg(path),
+        None => cmd.arg("--capture-prefix").arg(&default_prefix),
+    };
+    cmd.args([
+        "--interval-ms",
+        &args.sample_interval.to_string(),
+        "--kind",
+        target.kind(),
+    ]);
+    if args.force {
+        cmd.arg("--force");
+    }
+    cmd.arg("--").arg(target.name()).args(&program_args);
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start {}", python.display()))?;
+    guard_signals(child.id())?;
+    let status = child.wait().context("cannot wait for the program")?;
+    let capture = match &args.output {
+        Some(path) => path.clone(),
+        None => PathBuf::from(format!("{default_prefix}{}.msl", child.id())),
+    };
+    finish(args, &capture, status)
+}
+
+/// Reports how the program ended and what the capture holds, then ends this
+/// process the same way the program ended.
+fn finish(args: &RunArgs, capture: &Path, status: ExitStatus) -> Result<i32> {
+    use std::os::unix::process::ExitStatusExt;
+    let killed_by = status.signal();
+    if let Some(sig) = killed_by {
+        eprintln!(
+            "memsleuth: the program was killed by signal {sig} ({})",
+            signal_name(sig)
+        );
+    }
+    if !args.quiet && capture.exists() {
+        match load::analyze(capture) {
+            Ok(profile) => {
+                let name = capture.display().to_string();
+                eprint!(
+                    "{}",
+                    memsleuth_report::summary_text(
+                        &profile,
+                        &name,
+                        SUMMARY_SITES,
+                        commands::width()
+                    )
+                );
+            }
+            Err(e) => eprintln!("memsleuth: error: {}", format!("{e:#}").replace('\n', " ")),
+        }
+    }
+    if let Some(sig) = killed_by {
+        // Die of the same signal, so a shell or supervisor sees what it would
+        // have seen without memsleuth.
+        let _ = signal_hook::low_level::emulate_default_handler(sig);
+        return Ok(128 + sig);
+    }
+    Ok(status.code().unwrap_or(1))
+}

@@ -1,0 +1,134 @@
+//! Plain-text renderings for the terminal.
+
+use std::fmt::Write;
+
+use memsleuth_analysis::{Grouping, Measure, Profile, Site};
+
+use crate::units::{grouped, human_bytes};
+
+/// How a site's location reads in a table: `function (file:line)`, or less
+/// when grouped by function or file.
+fn location(site: &Site) -> String {
+    match (&site.function, site.line) {
+        (Some(f), Some(line)) => format!("{f} ({}:{line})", site.file),
+        (Some(f), None) => format!("{f} ({})", site.file),
+        _ => site.file.clone(),
+    }
+}
+
+/// Keeps the end of a long location, where the file name and line are.
+fn fit(s: &str, width: usize) -> String {
+    let n = s.chars().count();
+    if n <= width || width < 2 {
+        return s.to_string();
+    }
+    let tail: String = s.chars().skip(n - (width - 1)).collect();
+    format!("…{tail}")
+}
+
+const NUMBERS_WIDTH: usize = 10 + 2 + 6 + 2 + 10 + 2;
+
+fn site_rows(out: &mut String, sites: &[Site], width: usize) {
+    let loc_width = width.saturating_sub(NUMBERS_WIDTH + 2).max(20);
+    for s in sites {
+        let _ = writeln!(
+            out,
+            "  {:>10}  {:>5.1}%  {:>10}  {}",
+            human_bytes(s.bytes),
+            s.share * 100.0,
+            grouped(s.count),
+            fit(&location(s), loc_width)
+        );
+    }
+}
+
+fn seconds(s: f64) -> String {
+    format!("{s:.2} s")
+}
+
+/// The short report `memsleuth run` prints when the program ends, and
+/// `memsleuth summary` prints on demand.
+pub fn summary_text(profile: &Profile, capture: &str, limit: usize, width: usize) -> String {
+    let mut out = String::new();
+    let program = profile.metadata.argv.join(" ");
+    let _ = writeln!(
+        out,
+        "memsleuth: {program} ran for {}",
+        seconds(profile.duration_s)
+    );
+    if !profile.completeness.ended_cleanly {
+        let _ = writeln!(
+            out,
+            "  the capture is incomplete: tracking did not stop cleanly (the process was killed?); {} were lost after the last complete chunk",
+            human_bytes(profile.completeness.lost_bytes)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  peak tracked memory  {} at {}",
+        human_bytes(profile.peak_bytes),
+        seconds(profile.peak_time_s)
+    );
+    let _ = writeln!(
+        out,
+        "  total allocated      {} in {} allocations",
+        human_bytes(profile.total_allocated_bytes),
+        grouped(profile.allocation_count)
+    );
+    let _ = writeln!(
+        out,
+        "  still live at exit   {} in {} blocks",
+        human_bytes(profile.leaked_bytes),
+        grouped(profile.leak_count)
+    );
+    for (title, measure) in [
+        ("Top sites at the peak", Measure::Peak),
+        ("Top sites still live at exit (leaks)", Measure::Leaks),
+    ] {
+        let sites: Vec<Site> = memsleuth_analysis::sites(profile, measure, Grouping::Stack)
+            .into_iter()
+            .take(limit)
+            .collect();
+        let _ = writeln!(out, "{title}:");
+        if sites.is_empty() {
+            let _ = writeln!(out, "  (none)");
+        } else {
+            let _ = writeln!(
+                out,
+                "  {:>10}  {:>6}  {:>10}  {}",
+                "bytes", "share", "count", "site"
+            );
+            site_rows(&mut out, &sites, width);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "Capture: {capture}  (memsleuth summary | table | stacks {capture})"
+    );
+    out
+}
+
+/// A site table with a header line naming what is ranked.
+pub fn table_text(sites: &[Site], measure: Measure, grouping: Grouping, width: usize) -> String {
+    let mut out = String::new();
+    let what = match measure {
+        Measure::Peak => "bytes live at the peak",
+        Measure::Leaks => "bytes still live at exit",
+        Measure::Allocated => "bytes allocated in total",
+        Measure::Count => "number of allocations",
+    };
+    let _ = writeln!(out, "Sites by {what}, grouped by {}:", grouping.name());
+    let _ = writeln!(
+        out,
+        "  {:>10}  {:>6}  {:>10}  {}",
+        "bytes",
+        "share",
+        "count",
+        grouping.name()
+    );
+    if sites.is_empty() {
+        let _ = writeln!(out, "  (none)");
+    }
+    site_rows(&mut out, sites, width);
+    out
+}

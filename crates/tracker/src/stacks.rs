@@ -1,0 +1,175 @@
+//! Turns the calling thread's frames into one interned stack id.
+//!
+//! Stacks form a prefix tree: a node is (parent node, code, instruction
+//! offset), so an event carries only its innermost node. Each thread keeps the
+//! path of nodes of its previous stack; consecutive allocations mostly share
+//! all but the innermost frames, so the common prefix is matched by comparing
+//! plain integers and only the frames below it are looked up or created.
+//! Node and code ids come from process-wide counters, so ids never collide
+//! across threads while the tree itself is per thread and lock-free.
+
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+
+use memsleuth_format::{CodeDef, FrameDef, LineTableFormat, Record};
+use rustc_hash::FxHashMap;
+
+use crate::codes;
+use crate::sys::shim;
+
+static NEXT_NODE: AtomicU32 = AtomicU32::new(1);
+static NEXT_CODE: AtomicU32 = AtomicU32::new(1);
+/// See `Options::stack_base`; 0 marks an unused slot.
+static STACK_BASE: [AtomicUsize; 4] = [const { AtomicUsize::new(0) }; 4];
+
+pub(crate) fn set_stack_base(codes: &[usize]) {
+    for (i, slot) in STACK_BASE.iter().enumerate() {
+        slot.store(codes.get(i).copied().unwrap_or(0), Ordering::Relaxed);
+    }
+}
+
+fn is_stack_base(code: usize) -> bool {
+    STACK_BASE.iter().any(|b| b.load(Ordering::Relaxed) == code)
+}
+
+pub(crate) fn reset_ids() {
+    NEXT_NODE.store(1, Ordering::Relaxed);
+    NEXT_CODE.store(1, Ordering::Relaxed);
+}
+
+pub(crate) fn new_node_id() -> u32 {
+    NEXT_NODE.fetch_add(1, Ordering::Relaxed)
+}
+
+#[derive(Clone, Copy)]
+struct PathEntry {
+    code: usize,
+    offset: u32,
+    node: u32,
+}
+
+pub(crate) struct StackCache {
+    root: u32,
+    /// The previous stack, outermost frame first.
+    path: Vec<PathEntry>,
+    codes: FxHashMap<usize, u32>,
+    nodes: FxHashMap<(u32, u32, u32), u32>,
+    epoch: u64,
+    scratch_codes: Vec<usize>,
+    scratch_offsets: Vec<u32>,
+}
+
+impl StackCache {
+    pub(crate) fn new(root: u32) -> StackCache {
+        StackCache {
+            root,
+            path: Vec::new(),
+            codes: FxHashMap::default(),
+            nodes: FxHashMap::default(),
+            epoch: codes::epoch(),
+            scratch_codes: vec![0; 256],
+            scratch_offsets: vec![0; 256],
+        }
+    }
+
+    /// Forgets what this thread knew about code objects that died since it
+    /// last looked, so a reused address is described afresh.
+    fn forget_dead_codes(&mut self) {
+        let now = codes::epoch();
+        if now == self.epoch {
+            return;
+        }
+        match codes::deaths_since(self.epoch) {
+            Some(dead) => {
+                for code in &dead {
+                    self.codes.remove(code);
+                }
+                if let Some(cut) = self.path.iter().position(|e| dead.contains(&e.code)) {
+                    self.path.truncate(cut);
+                }
+            }
+            None => {
+                self.codes.clear();
+                self.path.clear();
+            }
+        }
+        self.epoch = now;
+    }
+
+    /// Reads the calling thread's frames into the scratch buffers, innermost
+    /// first, and returns how many belong to the program (those inside the
+    /// stack base, if it is on the stack).
+    fn walk(&mut self) -> usize {
+        loop {
+            let n = shim::walk_frames(&mut self.scratch_codes, &mut self.scratch_offsets);
+            if n <= self.scratch_codes.len() {
+                return self.scratch_codes[..n]
+                    .iter()
+                    .position(|&c| is_stack_base(c))
+                    .unwrap_or(n);
+            }
+            let grown = n.next_power_of_two();
+            self.scratch_codes.resize(grown, 0);
+            self.scratch_offsets.resize(grown, 0);
+        }
+    }
+
+    /// The id of the calling thread's current stack, appending definitions of
+    /// any new codes and nodes to `defs`.
+    pub(crate) fn current(&mut self, defs: &mut Vec<Record>) -> u32 {
+        self.forget_dead_codes();
+        let n = self.walk();
+        let mut depth = 0;
+        while depth < n && depth < self.path.len() {
+            let i = n - 1 - depth;
+            let e = self.path[depth];
+            if e.code != self.scratch_codes[i] || e.offset != self.scratch_offsets[i] {
+                break;
+            }
+            depth += 1;
+        }
+        self.path.truncate(depth);
+        let mut parent = self.path.last().map_or(self.root, |e| e.node);
+        for d in depth..n {
+            let i = n - 1 - d;
+            let (code, offset) = (self.scratch_codes[i], self.scratch_offsets[i]);
+            let code_id = self.code_id(code, defs);
+            let node = *self
+                .nodes
+                .entry((parent, code_id, offset))
+                .or_insert_with(|| {
+                    let id = new_node_id();
+                    defs.push(Record::Frame(FrameDef {
+                        id,
+                        parent,
+                        code: code_id,
+                        offset,
+                    }));
+                    id
+                });
+            self.path.push(PathEntry { code, offset, node });
+            parent = node;
+        }
+        parent
+    }
+
+    fn code_id(&mut self, code: usize, defs: &mut Vec<Record>) -> u32 {
+        if let Some(&id) = self.codes.get(&code) {
+            return id;
+        }
+        let info = shim::code_info(code);
+        let id = NEXT_CODE.fetch_add(1, Ordering::Relaxed);
+        let linetable_format = LineTableFormat::from_u8(info.linetable_format)
+            .unwrap_or(LineTableFormat::Locations311);
+        defs.push(Record::Code(CodeDef {
+            id,
+            filename: info.filename,
+            name: info.name,
+            first_line: info.first_line,
+            linetable_format,
+            linetable: info.linetable,
+        }));
+        codes::register(code);
+        self.codes.insert(code, id);
+        id
+    }
+}

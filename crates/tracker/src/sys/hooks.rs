@@ -1,0 +1,157 @@
+//! CPython allocator hooks (`PyMem_SetAllocator`) for the three domains.
+//!
+//! Each hook calls the allocator it wrapped and reports the block to the
+//! recorder. The order is what keeps the capture exact when threads race on
+//! the raw domain (callable without the GIL): a free is reported *before* the
+//! block is released, an allocation *after* it is obtained, so an address is
+//! never reported as reused before it was reported as freed.
+
+use std::ffi::c_void;
+
+use memsleuth_format::{AllocKind, Domain};
+use pyo3_ffi::{PyMemAllocatorDomain, PyMemAllocatorEx, PyMem_GetAllocator, PyMem_SetAllocator};
+
+use crate::recorder;
+
+/// The allocator a hook wraps. Leaked on installation and never freed, so the
+/// context pointer a hook receives stays valid even after uninstallation.
+struct Wrapped {
+    domain: Domain,
+    inner: PyMemAllocatorEx,
+}
+
+/// The wrapped allocators, to restore on uninstallation.
+pub(crate) struct Installed {
+    originals: [PyMemAllocatorEx; 3],
+}
+
+// SAFETY: the allocator tables only hold function pointers and the context
+// pointers CPython gave us; CPython allows them to be used from any thread.
+unsafe impl Send for Installed {}
+
+fn ffi_domain(domain: Domain) -> PyMemAllocatorDomain {
+    match domain {
+        Domain::Raw => PyMemAllocatorDomain::PYMEM_DOMAIN_RAW,
+        Domain::Mem => PyMemAllocatorDomain::PYMEM_DOMAIN_MEM,
+        Domain::Object => PyMemAllocatorDomain::PYMEM_DOMAIN_OBJ,
+    }
+}
+
+fn empty_allocator() -> PyMemAllocatorEx {
+    PyMemAllocatorEx {
+        ctx: std::ptr::null_mut(),
+        malloc: None,
+        calloc: None,
+        realloc: None,
+        free: None,
+    }
+}
+
+/// Wraps the current allocator of every domain with the recording hooks.
+///
+/// The caller must hold the GIL, and no other thread may be changing the
+/// allocators: CPython requires both for `PyMem_SetAllocator`.
+pub(crate) fn install() -> Installed {
+    let mut originals = [empty_allocator(), empty_allocator(), empty_allocator()];
+    for (slot, domain) in originals.iter_mut().zip(Domain::ALL) {
+        // SAFETY: the caller holds the GIL (this function's contract) and
+        // `slot` is a valid, writable allocator table.
+        unsafe { PyMem_GetAllocator(ffi_domain(domain), slot) };
+        let wrapped: &'static Wrapped = Box::leak(Box::new(Wrapped {
+            domain,
+            inner: *slot,
+        }));
+        let mut hook = PyMemAllocatorEx {
+            ctx: (wrapped as *const Wrapped).cast_mut().cast::<c_void>(),
+            malloc: Some(hook_malloc),
+            calloc: Some(hook_calloc),
+            realloc: Some(hook_realloc),
+            free: Some(hook_free),
+        };
+        // SAFETY: as above; CPython copies the table, and `ctx` points to a
+        // leaked `Wrapped` that lives for the rest of the process.
+        unsafe { PyMem_SetAllocator(ffi_domain(domain), &mut hook) };
+    }
+    Installed { originals }
+}
+
+/// Puts back the allocators `install` wrapped. Same contract as `install`.
+pub(crate) fn uninstall(installed: Installed) {
+    for (mut original, domain) in installed.originals.into_iter().zip(Domain::ALL) {
+        // SAFETY: the caller holds the GIL; `original` is the table CPython
+        // handed us, whose blocks are the same blocks our hooks passed through.
+        unsafe { PyMem_SetAllocator(ffi_domain(domain), &mut original) };
+    }
+}
+
+/// Recovers the wrapped allocator from a hook's context pointer.
+fn wrapped<'a>(ctx: *mut c_void) -> &'a Wrapped {
+    // SAFETY: every hook is installed with `ctx` pointing to a leaked, never
+    // freed, never mutated `Wrapped` (see `install`).
+    unsafe { &*ctx.cast::<Wrapped>() }
+}
+
+extern "C" fn hook_malloc(ctx: *mut c_void, size: usize) -> *mut c_void {
+    let w = wrapped(ctx);
+    let guard = recorder::enter();
+    let Some(malloc) = w.inner.malloc else {
+        return std::ptr::null_mut();
+    };
+    // Calling the wrapped allocator with its own context and the caller's
+    // arguments is exactly what the unhooked call would have done.
+    let ptr = malloc(w.inner.ctx, size);
+    if let Some(g) = guard {
+        if !ptr.is_null() {
+            recorder::on_alloc(&g, w.domain, AllocKind::Malloc, ptr as usize, size);
+        }
+    }
+    ptr
+}
+
+extern "C" fn hook_calloc(ctx: *mut c_void, nelem: usize, elsize: usize) -> *mut c_void {
+    let w = wrapped(ctx);
+    let guard = recorder::enter();
+    let Some(calloc) = w.inner.calloc else {
+        return std::ptr::null_mut();
+    };
+    let ptr = calloc(w.inner.ctx, nelem, elsize);
+    if let Some(g) = guard {
+        if !ptr.is_null() {
+            let size = nelem.saturating_mul(elsize);
+            recorder::on_alloc(&g, w.domain, AllocKind::Calloc, ptr as usize, size);
+        }
+    }
+    ptr
+}
+
+extern "C" fn hook_realloc(ctx: *mut c_void, old: *mut c_void, size: usize) -> *mut c_void {
+    let w = wrapped(ctx);
+    let guard = recorder::enter();
+    let Some(realloc) = w.inner.realloc else {
+        return std::ptr::null_mut();
+    };
+    if let Some(g) = &guard {
+        if !old.is_null() {
+            recorder::on_realloc_free(g, w.domain, old as usize);
+        }
+    }
+    let ptr = realloc(w.inner.ctx, old, size);
+    if let Some(g) = guard {
+        if !ptr.is_null() {
+            recorder::on_realloc_alloc(&g, w.domain, ptr as usize, size);
+        }
+    }
+    ptr
+}
+
+extern "C" fn hook_free(ctx: *mut c_void, ptr: *mut c_void) {
+    let w = wrapped(ctx);
+    let guard = recorder::enter();
+    if let Some(g) = guard {
+        if !ptr.is_null() {
+            recorder::on_free(&g, w.domain, ptr as usize);
+        }
+    }
+    let Some(free) = w.inner.free else { return };
+    free(w.inner.ctx, ptr);
+}

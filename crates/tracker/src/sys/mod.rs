@@ -1,0 +1,14 @@
+//! The system layer: every line of unsafe code in memsleuth lives below this
+//! module. It talks to CPython (allocator hooks, the C shim that reads frames)
+//! and to the OS (`gettid`, `fork` handlers). Everything above it is safe Rust
+//! operating on plain integers.
+//!
+//! # Safety
+//! The invariants each block relies on are argued next to it. Two hold
+//! throughout: hooks only ever call the allocator they wrapped, through a
+//! context pointer that is leaked and never freed; and the shim only reads
+//! frames of the calling thread while that thread runs Python.
+
+pub(crate) mod hooks;
+pub(crate) mod os;
+pub(crate) mod shim;

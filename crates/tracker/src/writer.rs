@@ -1,0 +1,210 @@
+//! The background writer: every sampling interval it takes a gap-free prefix
+//! of all threads' events, puts them in global order, adds a timeline sample
+//! and appends them to the capture, compressing a chunk at a time.
+
+use std::fs::File;
+use std::io::{self, BufWriter};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::{self, JoinHandle, Thread};
+use std::time::{Duration, Instant};
+
+use memsleuth_format::writer::CaptureWriter;
+use memsleuth_format::{AllocKind, Domain, Record};
+
+use crate::buffer::{self, Event, EventKind, SharedBuffer};
+use crate::sys;
+
+/// A chunk is written once it holds this much, or after `MAX_CHUNK_AGE`:
+/// big enough to compress well, small enough that a kill loses little.
+const CHUNK_TARGET_BYTES: usize = 1 << 20;
+const MAX_CHUNK_AGE: Duration = Duration::from_millis(100);
+
+static WRITER_THREAD: Mutex<Option<Thread>> = Mutex::new(None);
+static FALLBACK: OnceLock<Arc<SharedBuffer>> = OnceLock::new();
+
+/// The buffer for events no thread state can take (see `recorder::with_thread`).
+pub(crate) fn fallback_buffer() -> &'static SharedBuffer {
+    FALLBACK.get_or_init(|| SharedBuffer::new(Vec::new()))
+}
+
+/// Asks the writer to drain now rather than at its next tick.
+pub(crate) fn wake() {
+    if let Some(t) = WRITER_THREAD
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+    {
+        t.unpark();
+    }
+}
+
+/// What the writer did, for the end-of-run report.
+#[derive(Debug, Default, Clone)]
+pub struct WriterStats {
+    pub events: u64,
+    pub bytes_written: u64,
+}
+
+pub(crate) struct WriterHandle {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<io::Result<WriterStats>>,
+}
+
+impl WriterHandle {
+    /// Takes the last events, writes the end record, and waits for the file to be complete.
+    pub(crate) fn finish(self) -> io::Result<WriterStats> {
+        self.stop.store(true, Ordering::Release);
+        self.thread.thread().unpark();
+        let result = self
+            .thread
+            .join()
+            .map_err(|_| io::Error::other("the capture writer thread panicked"))?;
+        *WRITER_THREAD.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        result
+    }
+}
+
+pub(crate) fn spawn(
+    out: CaptureWriter<BufWriter<File>>,
+    interval: Duration,
+) -> io::Result<WriterHandle> {
+    let stop = Arc::new(AtomicBool::new(false));
+    buffer::register(Arc::clone(
+        FALLBACK.get_or_init(|| SharedBuffer::new(Vec::new())),
+    ));
+    let state = WriterLoop {
+        out,
+        interval,
+        start: Instant::now(),
+        stop: Arc::clone(&stop),
+        stats: WriterStats::default(),
+    };
+    let thread = thread::Builder::new()
+        .name("memsleuth-writer".into())
+        .spawn(move || state.run())?;
+    *WRITER_THREAD.lock().unwrap_or_else(|p| p.into_inner()) = Some(thread.thread().clone());
+    Ok(WriterHandle { stop, thread })
+}
+
+struct WriterLoop {
+    out: CaptureWriter<BufWriter<File>>,
+    interval: Duration,
+    start: Instant,
+    stop: Arc<AtomicBool>,
+    stats: WriterStats,
+}
+
+impl WriterLoop {
+    fn run(mut self) -> io::Result<WriterStats> {
+        let page = sys::os::page_size();
+        let mut last_flush = Instant::now();
+        let mut defs = Vec::new();
+        let mut events = Vec::new();
+        loop {
+            let stopping = self.stop.load(Ordering::Acquire);
+            let tick = Instant::now();
+            let bound = buffer::next_unassigned_seq();
+            let time_ns = self.start.elapsed().as_nanos() as u64;
+            for b in buffer::live_buffers() {
+                b.take_before(bound, &mut defs, &mut events);
+            }
+            events.sort_by_key(|e| e.seq);
+            for d in defs.drain(..) {
+                self.out.push(&d);
+            }
+            self.write_events(&events);
+            events.clear();
+            self.out.push(&Record::Sample {
+                time_ns,
+                rss_bytes: read_rss(page),
+            });
+            if stopping {
+                self.out.push(&Record::End {
+                    time_ns: self.start.elapsed().as_nanos() as u64,
+                });
+                self.out.flush_chunk()?;
+                self.stats.bytes_written = self.out.bytes_written();
+                return Ok(self.stats);
+            }
+            if self.out.pending_bytes() >= CHUNK_TARGET_BYTES
+                || last_flush.elapsed() >= MAX_CHUNK_AGE
+            {
+                self.out.flush_chunk()?;
+                last_flush = Instant::now();
+            }
+            if let Some(rest) = self.interval.checked_sub(tick.elapsed()) {
+                thread::park_timeout(rest);
+            }
+        }
+    }
+
+    /// Encodes events in order, joining the two halves of a realloc into one
+    /// record when nothing came between them (the usual case).
+    fn write_events(&mut self, events: &[Event]) {
+        let mut i = 0;
+        while i < events.len() {
+            let e = &events[i];
+            let domain = Domain::from_u8(e.domain).unwrap_or(Domain::Raw);
+            let next = events.get(i + 1);
+            let record = match e.kind {
+                EventKind::Malloc | EventKind::Calloc => {
+                    let kind = if e.kind == EventKind::Calloc {
+                        AllocKind::Calloc
+                    } else {
+                        AllocKind::Malloc
+                    };
+                    Record::Alloc {
+                        domain,
+                        kind,
+                        addr: e.addr,
+                        size: e.size,
+                        stack: e.stack,
+                    }
+                }
+                EventKind::Free => Record::Free {
+                    domain,
+                    addr: e.addr,
+                },
+                EventKind::ReallocFree => match next {
+                    Some(n) if n.kind == EventKind::ReallocAlloc && n.seq == e.seq + 1 => {
+                        i += 1;
+                        Record::Realloc {
+                            domain,
+                            old_addr: e.addr,
+                            addr: n.addr,
+                            size: n.size,
+                            stack: n.stack,
+                        }
+                    }
+                    _ => Record::Free {
+                        domain,
+                        addr: e.addr,
+                    },
+                },
+                EventKind::ReallocAlloc => Record::Realloc {
+                    domain,
+                    old_addr: 0,
+                    addr: e.addr,
+                    size: e.size,
+                    stack: e.stack,
+                },
+            };
+            self.out.push(&record);
+            self.stats.events += 1;
+            i += 1;
+        }
+    }
+}
+
+/// Resident set size from `/proc/self/statm`; 0 where it cannot be read.
+fn read_rss(page: u64) -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .map_or(0, |pages| pages * page)
+}

@@ -1,0 +1,29 @@
+"""Type stubs for the Rust extension module ``memsleuth._native``."""
+
+from types import CodeType
+
+class TrackerError(Exception):
+    """Tracking could not start or stop (capture exists, disk full, already tracking)."""
+
+def start_tracking(
+    path: str,
+    metadata_json: str,
+    sample_interval_ms: int = 10,
+    force: bool = False,
+    stack_base: list[CodeType] | None = None,
+) -> None:
+    """Wrap CPython's allocators and start writing a capture at ``path``.
+
+    Frames of the ``stack_base`` code objects, and every frame outside them,
+    are left out of stacks: they belong to the launcher, not the program.
+    """
+
+def stop_tracking() -> tuple[int, int]:
+    """Restore the allocators, finish the capture; returns (events, bytes written)."""
+
+def is_tracking() -> bool: ...
+def built_for_python_hex() -> int:
+    """``PY_VERSION_HEX`` of the interpreter this extension was compiled for."""
+
+def cli_main(argv: list[str], python: str) -> int:
+    """Run the memsleuth command line; ``python`` is the interpreter ``run`` launches."""

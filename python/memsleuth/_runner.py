@@ -1,0 +1,211 @@
+"""Runs the profiled program inside the process ``memsleuth run`` starts.
+
+The parent (the Rust CLI) launches ``python -c <boot> <runner args> -- <target>``.
+This module makes the process look exactly as it would under plain
+``python <target>`` — ``sys.argv``, ``sys.path[0]``, a fresh ``__main__`` —
+starts tracking, runs the target, and stops tracking as the very last exit
+handler, after the program's own handlers and non-daemon threads are done.
+"""
+
+from __future__ import annotations
+
+import atexit
+import builtins
+import gc
+import json
+import os
+import platform
+import runpy
+import signal
+import sys
+import time
+import types
+from dataclasses import dataclass, field
+from typing import Callable, NoReturn
+
+from memsleuth import __version__, _native
+
+# What the parent passes as `python -c BOOT ...`; keep in sync with the CLI.
+BOOT = "from memsleuth._runner import main; main()"
+
+
+@dataclass
+class Target:
+    kind: str  # "script", "module" or "code"
+    name: str
+    args: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunnerOptions:
+    capture: str | None
+    capture_prefix: str
+    force: bool
+    interval_ms: int
+    target: Target
+
+
+def _fail(message: str) -> NoReturn:
+    sys.stderr.write(f"memsleuth: error: {message}\n")
+    sys.exit(2)
+
+
+def parse_args(argv: list[str]) -> RunnerOptions:
+    """Parses the private protocol between the CLI and this runner."""
+    capture, prefix, force, interval_ms, kind = None, "memsleuth-", False, 10, "script"
+    i = 0
+    while i < len(argv) and argv[i] != "--":
+        flag = argv[i]
+        if flag == "--force":
+            force = True
+            i += 1
+            continue
+        if i + 1 >= len(argv):
+            _fail(f"internal runner flag {flag} has no value")
+        value = argv[i + 1]
+        if flag == "--capture":
+            capture = value
+        elif flag == "--capture-prefix":
+            prefix = value
+        elif flag == "--interval-ms":
+            interval_ms = int(value)
+        elif flag == "--kind":
+            kind = value
+        else:
+            _fail(f"unknown internal runner flag {flag}")
+        i += 2
+    rest = argv[i + 1 :]
+    if not rest:
+        _fail("the runner needs a target after --")
+    return RunnerOptions(capture, prefix, force, interval_ms, Target(kind, rest[0], rest[1:]))
+
+
+def _fresh_main(file: str | None) -> types.ModuleType:
+    """A new ``__main__`` module, as the interpreter makes for a script."""
+    main = types.ModuleType("__main__")
+    main.__dict__["__builtins__"] = builtins
+    if file is not None:
+        main.__file__ = file
+    main.__spec__ = None
+    sys.modules["__main__"] = main
+    return main
+
+
+def _prepare(target: Target) -> None:
+    """Sets ``sys.argv`` and ``sys.path[0]`` as plain ``python`` would."""
+    if target.kind == "script":
+        sys.argv = [target.name, *target.args]
+        sys.path[0] = os.path.dirname(os.path.realpath(target.name))
+    elif target.kind == "module":
+        # runpy replaces argv[0] with the module's file, as `python -m` does.
+        sys.argv = ["-m", *target.args]
+        sys.path[0] = os.getcwd()
+    else:
+        sys.argv = ["-c", *target.args]
+        sys.path[0] = ""
+
+
+def _load(target: Target) -> Callable[[], object]:
+    """Does everything plain ``python`` does before the program's first line.
+
+    Returns the call that runs the program, so tracking can start as late
+    as possible: the capture should hold the program's allocations, not ours.
+    """
+    if target.kind == "script":
+        path = os.path.abspath(target.name)
+        with open(path, "rb") as f:
+            source = f.read()
+        code = compile(source, path, "exec", dont_inherit=True)
+        main = _fresh_main(path)
+        return lambda: exec(code, main.__dict__)
+    if target.kind == "module":
+        _fresh_main(None)
+        return lambda: runpy._run_module_as_main(target.name, alter_argv=True)  # type: ignore[attr-defined]
+    code = compile(target.name, "<string>", "exec", dont_inherit=True)
+    main = _fresh_main(None)
+    return lambda: exec(code, main.__dict__)
+
+
+def _run(program: Callable[[], object]) -> None:
+    """The outermost frame of the program; it and every frame outside it are
+    left out of recorded stacks (see the tracker's ``stack_base``)."""
+    program()
+
+
+def _metadata(options: RunnerOptions) -> str:
+    return json.dumps(
+        {
+            "memsleuth_version": __version__,
+            "python_version": platform.python_version(),
+            "python_executable": sys.executable,
+            "argv": list(sys.argv),
+            "target_kind": options.target.kind,
+            "pid": os.getpid(),
+            "start_time_unix_ns": time.time_ns(),
+            "sample_interval_ms": options.interval_ms,
+            "platform": platform.platform(),
+        }
+    )
+
+
+def _stop() -> None:
+    """The last exit handler: collect cycles, then close the capture."""
+    if not _native.is_tracking():
+        return
+    gc.collect()
+    try:
+        _native.stop_tracking()
+    except _native.TrackerError as e:
+        sys.stderr.write(f"memsleuth: error: {e}\n")
+
+
+def _user_traceback(tb: types.TracebackType | None) -> types.TracebackType | None:
+    """Drops this module's frames from the top of a traceback."""
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    return tb
+
+
+def _die_by_sigint() -> NoReturn:
+    """Ends the process the way CPython does after an unhandled Ctrl-C."""
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGINT)
+    sys.exit(130)
+
+
+def main() -> None:
+    options = parse_args(sys.argv[1:])
+    target = options.target
+    if target.kind == "script" and not os.path.isfile(target.name):
+        _fail(f"cannot run {target.name}: no such file")
+    _prepare(target)
+    program = _load(target)
+    capture = options.capture or f"{options.capture_prefix}{os.getpid()}.msl"
+    try:
+        _native.start_tracking(
+            capture,
+            _metadata(options),
+            options.interval_ms,
+            options.force,
+            stack_base=[_run.__code__, _stop.__code__],
+        )
+    except _native.TrackerError as e:
+        _fail(str(e))
+    # Registered before the program runs, so it runs after every handler the program registers.
+    atexit.register(_stop)
+    try:
+        _run(program)
+    except SystemExit:
+        raise
+    except BaseException as e:  # the program's uncaught exception: report it as python would
+        tb = _user_traceback(e.__traceback__)
+        sys.excepthook(type(e), e.with_traceback(tb), tb)
+        if isinstance(e, KeyboardInterrupt):
+            _die_by_sigint()
+        sys.exit(1)

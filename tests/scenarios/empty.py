@@ -1,0 +1,1 @@
+"""Does nothing: its peak is the interpreter's own baseline under memsleuth."""
