@@ -21,7 +21,7 @@ import sys
 import time
 import types
 from dataclasses import dataclass, field
-from typing import Callable, NoReturn
+from typing import NoReturn
 
 from memsleuth import __version__, _native
 
@@ -105,31 +105,39 @@ def _prepare(target: Target) -> None:
         sys.path[0] = ""
 
 
-def _load(target: Target) -> Callable[[], object]:
-    """Does everything plain ``python`` does before the program's first line.
+@dataclass
+class Program:
+    """What to execute: compiled code and its ``__main__`` namespace, or a
+    module for runpy to run as ``__main__``."""
 
-    Returns the call that runs the program, so tracking can start as late
-    as possible: the capture should hold the program's allocations, not ours.
-    """
+    code: types.CodeType | None = None
+    namespace: dict[str, object] | None = None
+    module: str | None = None
+
+
+def _load(target: Target) -> Program:
+    """Does everything plain ``python`` does before the program's first line,
+    so that tracking can start as late as possible: the capture should hold
+    the program's allocations, not ours."""
+    if target.kind == "module":
+        _fresh_main(None)
+        return Program(module=target.name)
     if target.kind == "script":
         path = os.path.abspath(target.name)
         with open(path, "rb") as f:
-            source = f.read()
-        code = compile(source, path, "exec", dont_inherit=True)
-        main = _fresh_main(path)
-        return lambda: exec(code, main.__dict__)
-    if target.kind == "module":
-        _fresh_main(None)
-        return lambda: runpy._run_module_as_main(target.name, alter_argv=True)  # type: ignore[attr-defined]
+            code = compile(f.read(), path, "exec", dont_inherit=True)
+        return Program(code=code, namespace=_fresh_main(path).__dict__)
     code = compile(target.name, "<string>", "exec", dont_inherit=True)
-    main = _fresh_main(None)
-    return lambda: exec(code, main.__dict__)
+    return Program(code=code, namespace=_fresh_main(None).__dict__)
 
 
-def _run(program: Callable[[], object]) -> None:
-    """The outermost frame of the program; it and every frame outside it are
-    left out of recorded stacks (see the tracker's ``stack_base``)."""
-    program()
+def _run(program: Program) -> None:
+    """The outermost frame of the program. It, and every frame outside it,
+    is left out of recorded stacks (the tracker's ``stack_base``)."""
+    if program.module is not None:
+        runpy._run_module_as_main(program.module, alter_argv=True)  # type: ignore[attr-defined]
+    else:
+        exec(program.code, program.namespace)
 
 
 def _metadata(options: RunnerOptions) -> str:
@@ -193,7 +201,7 @@ def main() -> None:
             _metadata(options),
             options.interval_ms,
             options.force,
-            stack_base=[_run.__code__, _stop.__code__],
+            stack_base=[_run.__code__, _stop.__code__, main.__code__],
         )
     except _native.TrackerError as e:
         _fail(str(e))

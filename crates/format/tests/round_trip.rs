@@ -174,7 +174,7 @@ fn a_file_cut_inside_the_second_chunk_keeps_the_first_and_counts_the_loss() {
     assert_eq!(records, first);
     assert!(!completeness.ended_cleanly);
     assert_eq!(completeness.chunks, 1);
-    let first_chunk_end = write(&[first.clone()]).len();
+    let first_chunk_end = write(std::slice::from_ref(&first)).len();
     assert_eq!(completeness.lost_bytes, (cut - first_chunk_end) as u64);
 }
 

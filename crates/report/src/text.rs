@@ -7,19 +7,24 @@ use memsleuth_analysis::{Grouping, Measure, Profile, Site};
 use crate::units::{grouped, human_bytes};
 
 /// How a site's location reads in a table: `function (file:line)`, or less
-/// when grouped by function or file.
-fn location(site: &Site) -> String {
-    match (&site.function, site.line) {
-        (Some(f), Some(line)) => format!("{f} ({}:{line})", site.file),
-        (Some(f), None) => format!("{f} ({})", site.file),
-        _ => site.file.clone(),
-    }
+/// when grouped by function or file. When that is wider than `width`, the
+/// start of the file's path gives way first: the function, file name and
+/// line are what identify a site.
+fn location(site: &Site, width: usize) -> String {
+    let (prefix, suffix) = match (&site.function, site.line) {
+        (Some(f), Some(line)) => (format!("{f} ("), format!(":{line})")),
+        (Some(f), None) => (format!("{f} ("), String::from(")")),
+        _ => (String::new(), String::new()),
+    };
+    let fixed = prefix.chars().count() + suffix.chars().count();
+    let path = shorten_left(&site.file, width.saturating_sub(fixed).max(12));
+    format!("{prefix}{path}{suffix}")
 }
 
-/// Keeps the end of a long location, where the file name and line are.
-fn fit(s: &str, width: usize) -> String {
+/// Keeps the end of `s` within `width` characters, marking the cut with `…`.
+fn shorten_left(s: &str, width: usize) -> String {
     let n = s.chars().count();
-    if n <= width || width < 2 {
+    if n <= width {
         return s.to_string();
     }
     let tail: String = s.chars().skip(n - (width - 1)).collect();
@@ -37,7 +42,7 @@ fn site_rows(out: &mut String, sites: &[Site], width: usize) {
             human_bytes(s.bytes),
             s.share * 100.0,
             grouped(s.count),
-            fit(&location(s), loc_width)
+            location(s, loc_width)
         );
     }
 }
@@ -95,8 +100,8 @@ pub fn summary_text(profile: &Profile, capture: &str, limit: usize, width: usize
         } else {
             let _ = writeln!(
                 out,
-                "  {:>10}  {:>6}  {:>10}  {}",
-                "bytes", "share", "count", "site"
+                "  {:>10}  {:>6}  {:>10}  site",
+                "bytes", "share", "count"
             );
             site_rows(&mut out, &sites, width);
         }

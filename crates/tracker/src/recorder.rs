@@ -139,7 +139,10 @@ fn record(event: Event, needs_stack: bool) {
     let done = with_thread(|ts| {
         let mut event = event;
         if needs_stack {
-            event.stack = ts.stacks.current(&mut ts.defs);
+            match ts.stacks.current(&mut ts.defs) {
+                Some(stack) => event.stack = stack,
+                None => return,
+            }
         }
         ts.push(event);
     });

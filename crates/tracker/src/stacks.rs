@@ -96,16 +96,21 @@ impl StackCache {
     }
 
     /// Reads the calling thread's frames into the scratch buffers, innermost
-    /// first, and returns how many belong to the program (those inside the
-    /// stack base, if it is on the stack).
-    fn walk(&mut self) -> usize {
+    /// first, and returns how many belong to the program: those inside the
+    /// stack base, if it is on the stack. `None` when the innermost frame is
+    /// the stack base itself: the launcher, not the program, is allocating.
+    fn walk(&mut self) -> Option<usize> {
         loop {
             let n = shim::walk_frames(&mut self.scratch_codes, &mut self.scratch_offsets);
             if n <= self.scratch_codes.len() {
-                return self.scratch_codes[..n]
+                return match self.scratch_codes[..n]
                     .iter()
                     .position(|&c| is_stack_base(c))
-                    .unwrap_or(n);
+                {
+                    Some(0) => None,
+                    Some(cut) => Some(cut),
+                    None => Some(n),
+                };
             }
             let grown = n.next_power_of_two();
             self.scratch_codes.resize(grown, 0);
@@ -114,10 +119,22 @@ impl StackCache {
     }
 
     /// The id of the calling thread's current stack, appending definitions of
-    /// any new codes and nodes to `defs`.
-    pub(crate) fn current(&mut self, defs: &mut Vec<Record>) -> u32 {
+    /// any new codes and nodes to `defs`; `None` when the allocation is the
+    /// launcher's own and must not be recorded.
+    pub(crate) fn current(&mut self, defs: &mut Vec<Record>) -> Option<u32> {
         self.forget_dead_codes();
-        let n = self.walk();
+        let n = self.walk()?;
+        Some(self.intern_scratch(n, defs, shim::code_info))
+    }
+
+    /// Interns the first `n` frames of the scratch buffers (innermost first);
+    /// `describe` reads a code object seen for the first time.
+    fn intern_scratch(
+        &mut self,
+        n: usize,
+        defs: &mut Vec<Record>,
+        describe: fn(usize) -> shim::CodeInfo,
+    ) -> u32 {
         let mut depth = 0;
         while depth < n && depth < self.path.len() {
             let i = n - 1 - depth;
@@ -132,7 +149,7 @@ impl StackCache {
         for d in depth..n {
             let i = n - 1 - d;
             let (code, offset) = (self.scratch_codes[i], self.scratch_offsets[i]);
-            let code_id = self.code_id(code, defs);
+            let code_id = self.code_id(code, defs, describe);
             let node = *self
                 .nodes
                 .entry((parent, code_id, offset))
@@ -152,11 +169,16 @@ impl StackCache {
         parent
     }
 
-    fn code_id(&mut self, code: usize, defs: &mut Vec<Record>) -> u32 {
+    fn code_id(
+        &mut self,
+        code: usize,
+        defs: &mut Vec<Record>,
+        describe: fn(usize) -> shim::CodeInfo,
+    ) -> u32 {
         if let Some(&id) = self.codes.get(&code) {
             return id;
         }
-        let info = shim::code_info(code);
+        let info = describe(code);
         let id = NEXT_CODE.fetch_add(1, Ordering::Relaxed);
         let linetable_format = LineTableFormat::from_u8(info.linetable_format)
             .unwrap_or(LineTableFormat::Locations311);
@@ -171,5 +193,112 @@ impl StackCache {
         codes::register(code);
         self.codes.insert(code, id);
         id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fake_code(code: usize) -> shim::CodeInfo {
+        shim::CodeInfo {
+            filename: format!("file{code}.py"),
+            name: format!("f{code}"),
+            linetable: vec![],
+            first_line: 1,
+            linetable_format: 3,
+        }
+    }
+
+    /// Interns a stack given outermost first as (code, offset) pairs.
+    fn intern(cache: &mut StackCache, stack: &[(usize, u32)], defs: &mut Vec<Record>) -> u32 {
+        cache.scratch_codes = stack.iter().rev().map(|f| f.0).collect();
+        cache.scratch_offsets = stack.iter().rev().map(|f| f.1).collect();
+        cache.intern_scratch(stack.len(), defs, fake_code)
+    }
+
+    fn frames(defs: &[Record]) -> Vec<FrameDef> {
+        defs.iter()
+            .filter_map(|r| {
+                if let Record::Frame(f) = r {
+                    Some(*f)
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+
+    fn code_defs(defs: &[Record]) -> usize {
+        defs.iter().filter(|r| matches!(r, Record::Code(_))).count()
+    }
+
+    #[test]
+    fn the_same_stack_gets_the_same_id_and_no_new_definitions() {
+        let mut cache = StackCache::new(1000);
+        let mut defs = Vec::new();
+        let a = intern(&mut cache, &[(10, 4), (20, 8)], &mut defs);
+        assert_eq!(frames(&defs).len(), 2);
+        assert_eq!(code_defs(&defs), 2);
+        defs.clear();
+        let b = intern(&mut cache, &[(10, 4), (20, 8)], &mut defs);
+        assert_eq!(a, b);
+        assert!(defs.is_empty());
+    }
+
+    #[test]
+    fn a_new_leaf_offset_adds_one_node_under_the_shared_prefix() {
+        let mut cache = StackCache::new(1000);
+        let mut defs = Vec::new();
+        let first = intern(&mut cache, &[(10, 4), (20, 8)], &mut defs);
+        let parent = frames(&defs)[0].id;
+        defs.clear();
+        let second = intern(&mut cache, &[(10, 4), (20, 12)], &mut defs);
+        assert_ne!(first, second);
+        let new = frames(&defs);
+        assert_eq!(new.len(), 1);
+        assert_eq!(
+            (new[0].id, new[0].parent, new[0].offset),
+            (second, parent, 12)
+        );
+        assert_eq!(code_defs(&defs), 0, "code 20 was already described");
+    }
+
+    #[test]
+    fn the_tree_is_rooted_at_the_thread_and_paths_stay_distinct() {
+        let mut cache = StackCache::new(1000);
+        let mut defs = Vec::new();
+        // The same function reached from two callers is two stacks.
+        let via_a = intern(&mut cache, &[(1, 0), (2, 10), (9, 0)], &mut defs);
+        let via_b = intern(&mut cache, &[(1, 0), (3, 10), (9, 0)], &mut defs);
+        assert_ne!(via_a, via_b);
+        let all = frames(&defs);
+        let root_children: Vec<_> = all.iter().filter(|f| f.parent == 1000).collect();
+        assert_eq!(root_children.len(), 1, "one outermost frame, shared");
+        // Returning to a stack seen before finds its node again, even after
+        // the per-thread path moved elsewhere.
+        defs.clear();
+        assert_eq!(
+            intern(&mut cache, &[(1, 0), (2, 10), (9, 0)], &mut defs),
+            via_a
+        );
+        assert!(defs.is_empty());
+    }
+
+    #[test]
+    fn returning_to_a_caller_yields_the_callers_node() {
+        let mut cache = StackCache::new(1000);
+        let mut defs = Vec::new();
+        let outer = intern(&mut cache, &[(1, 6)], &mut defs);
+        let _inner = intern(&mut cache, &[(1, 6), (2, 0)], &mut defs);
+        assert_eq!(intern(&mut cache, &[(1, 6)], &mut defs), outer);
+    }
+
+    #[test]
+    fn a_thread_with_no_python_frame_is_its_root() {
+        let mut cache = StackCache::new(77);
+        let mut defs = Vec::new();
+        assert_eq!(intern(&mut cache, &[], &mut defs), 77);
+        assert!(defs.is_empty());
     }
 }

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Sets up memsleuth and profiles the bundled example end to end: runs it,
+# prints the summary, then the leak table and the peak's collapsed stacks.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+scripts/setup.sh
+out="${TMPDIR:-/tmp}/memsleuth-example.msl"
+.venv/bin/memsleuth run --force -o "$out" examples/leaky_cache.py
+.venv/bin/memsleuth table "$out" --by leaks --limit 5
+.venv/bin/memsleuth stacks "$out" --at peak | head -n 5
