@@ -9,10 +9,12 @@ all commands alike instead of whichever happened to run last.
 
 Per run we record:
 
-* wall time: ``time.perf_counter()`` around spawning the child and reaping it;
-* peak RSS: ``ru_maxrss`` of the child as returned by ``os.wait4`` for that
-  one child (the kernel folds in the peak of any descendants the child itself
-  waited for, so a launcher that spawns the real interpreter is covered);
+* wall time: ``time.perf_counter()`` from spawning the command until it has
+  been reaped;
+* peak RSS: ``ru_maxrss`` of the command as returned by ``os.wait4`` for that
+  one process (the kernel folds in the peak of any descendants it waited for,
+  so a launcher that spawns the real interpreter is covered). The command is
+  spawned by a minimal helper interpreter, see SPAWN_HELPER;
 * output size: total bytes of everything the command left in its private,
   initially empty working directory (capture file, side files, report dirs).
 
@@ -34,9 +36,8 @@ import shutil
 import statistics
 import subprocess
 import sys
+import signal
 import tempfile
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -175,7 +176,7 @@ def child_env() -> dict:
 
 @dataclass
 class RunResult:
-    wall_s: float
+    wall_s: Optional[float]  # None if the command could not be measured
     maxrss_kib: int
     output_bytes: int
     returncode: int
@@ -197,35 +198,68 @@ def tree_size(path: str) -> int:
     return total
 
 
+# Each command is started by a tiny helper interpreter (``python3 -I -S``,
+# ~8 MiB RSS) rather than directly by this script. Linux carries a process's
+# peak RSS across execve(): a child forked from this runner would inherit the
+# runner's own high-water mark (~20 MiB and growing) as a floor for its
+# ru_maxrss, hiding the difference between small processes. The helper's
+# floor stays below what any Python process running a script reaches
+# (~13 MiB), so ru_maxrss is the command's own peak. The helper also takes
+# the wall time, from just before spawning the command until reaping it, so
+# the helper's own start-up is not counted.
+SPAWN_HELPER = """\
+import os, sys, time
+result_path, argv = sys.argv[1], sys.argv[2:]
+t0 = time.perf_counter()
+pid = os.posix_spawn(argv[0], argv, os.environ)
+_pid, status, ru = os.wait4(pid, 0)
+wall = time.perf_counter() - t0
+with open(result_path, "w") as f:
+    f.write("%r %d %d\\n" % (wall, ru.ru_maxrss, os.waitstatus_to_exitcode(status)))
+"""
+
+
 def run_once(tool: Tool, script: str, scratch: str, timeout: float) -> RunResult:
     """Run one command in a fresh, empty directory and measure it."""
     outdir = tempfile.mkdtemp(prefix=f"{tool.name}-", dir=scratch)
     argv = tool.build(tool.exe, script, outdir)
     err_path = os.path.join(scratch, "stderr.txt")
+    result_path = os.path.join(scratch, "result.txt")
+    if os.path.exists(result_path):
+        os.unlink(result_path)
+    timed_out = False
     try:
         with open(os.devnull, "wb") as devnull, open(err_path, "wb") as err:
-            t0 = time.perf_counter()
-            proc = subprocess.Popen(argv, cwd=outdir, env=child_env(), stdin=subprocess.DEVNULL,
-                                    stdout=devnull, stderr=err)
-            # Blocking wait4 (exact timing); a timer kills the child on timeout.
-            killer = threading.Timer(timeout, proc.kill) if timeout else None
-            if killer:
-                killer.daemon = True
-                killer.start()
+            helper = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", SPAWN_HELPER, result_path] + argv,
+                cwd=outdir, env=child_env(), stdin=subprocess.DEVNULL, stdout=devnull,
+                stderr=err, start_new_session=True)
             try:
-                # wait4 gives the rusage (ru_maxrss) of exactly this child.
-                _pid, status, ru = os.wait4(proc.pid, 0)
-            finally:
-                if killer:
-                    killer.cancel()
-            wall = time.perf_counter() - t0
-            proc.returncode = os.waitstatus_to_exitcode(status)  # already reaped
+                helper_rc = helper.wait(timeout=timeout or None)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                os.killpg(helper.pid, signal.SIGKILL)  # helper and the command
+                helper_rc = helper.wait()
+            except BaseException:  # e.g. Ctrl-C: the new session does not get SIGINT
+                os.killpg(helper.pid, signal.SIGKILL)
+                helper.wait()
+                raise
         with open(err_path, "rb") as err:
             tail = err.read()[-2000:].decode("utf-8", "replace")
         out_bytes = tree_size(outdir)
+        try:
+            with open(result_path) as f:
+                wall_s, maxrss_s, rc_s = f.read().split()
+            wall, maxrss, rc = float(wall_s), int(maxrss_s), int(rc_s)
+        except (OSError, ValueError):
+            # helper failed (e.g. executable could not be started) or was killed
+            wall, maxrss, rc = None, 0, helper_rc if helper_rc else -1
+        if timed_out:
+            tail = f"timed out after {timeout:g} s\n" + tail
         # ru_maxrss is in KiB on Linux (bytes on macOS).
-        maxrss = ru.ru_maxrss // 1024 if sys.platform == "darwin" else ru.ru_maxrss
-        return RunResult(wall, maxrss, out_bytes, proc.returncode, "" if proc.returncode == 0 else tail)
+        if sys.platform == "darwin":
+            maxrss //= 1024
+        return RunResult(wall, maxrss, out_bytes, rc, "" if rc == 0 else tail)
     finally:
         shutil.rmtree(outdir, ignore_errors=True)
 
@@ -410,7 +444,7 @@ def _run(args, tools_by_name, selected, workloads, scratch) -> int:
                 res = run_once(t, script, scratch, args.timeout)
                 raw[w][t.name].append(res)
                 status = "ok" if res.ok else f"FAILED exit {res.returncode}"
-                log(f"  {w:<16} run {rep + 1}/{args.runs} {t.name:<25} {res.wall_s:7.2f} s "
+                log(f"  {w:<16} run {rep + 1}/{args.runs} {t.name:<25} {fmt(res.wall_s, '7.2f', '      -')} s "
                     f"{res.maxrss_kib / 1024:7.0f} MiB {res.output_bytes / MIB:9.2f} MiB out  {status}")
                 if not res.ok and res.stderr_tail:
                     tail = res.stderr_tail.strip().splitlines()[-5:]

@@ -187,7 +187,18 @@ def _die_by_sigint() -> NoReturn:
     sys.exit(130)
 
 
+def _check_interpreter() -> None:
+    built = _native.built_for_python_hex() >> 16
+    running = sys.hexversion >> 16
+    if built != running:
+        _fail(
+            f"this memsleuth was built for Python {built >> 8}.{built & 0xFF} but runs under "
+            f"{running >> 8}.{running & 0xFF}; reinstall it with this interpreter (pip install .)"
+        )
+
+
 def main() -> None:
+    _check_interpreter()
     options = parse_args(sys.argv[1:])
     target = options.target
     if target.kind == "script" and not os.path.isfile(target.name):

@@ -79,15 +79,20 @@ fn target_of(args: &RunArgs) -> Result<(Target, Vec<String>)> {
     Ok((Target::Script(script.clone()), program_args.to_vec()))
 }
 
-/// Survives the signals a terminal sends to the whole foreground group (the
-/// program gets its own copy) and forwards SIGTERM, which is usually aimed at
-/// this process alone, to the program.
-fn guard_signals(child: u32) -> Result<()> {
+/// Survives the signals a terminal sends to the whole foreground group: the
+/// program gets its own copy. Installed before the program starts, so that
+/// no Ctrl-C can leave it running without this process.
+fn survive_terminal_signals() -> Result<()> {
     let ignored = Arc::new(AtomicBool::new(false));
     for sig in [SIGINT, SIGQUIT, SIGHUP] {
         signal_hook::flag::register(sig, Arc::clone(&ignored))
             .context("cannot install signal handlers")?;
     }
+    Ok(())
+}
+
+/// Forwards SIGTERM, which is usually aimed at this process alone, to the program.
+fn forward_sigterm(child: u32) -> Result<()> {
     let mut signals =
         signal_hook::iterator::Signals::new([SIGTERM]).context("cannot install signal handlers")?;
     let pid = Pid::from_raw(child as i32);
@@ -134,10 +139,11 @@ pub fn run(args: &RunArgs, python: &Path) -> Result<i32> {
         cmd.arg("--force");
     }
     cmd.arg("--").arg(target.name()).args(&program_args);
+    survive_terminal_signals()?;
     let mut child = cmd
         .spawn()
         .with_context(|| format!("cannot start {}", python.display()))?;
-    guard_signals(child.id())?;
+    forward_sigterm(child.id())?;
     let status = child.wait().context("cannot wait for the program")?;
     let capture = match &args.output {
         Some(path) => path.clone(),

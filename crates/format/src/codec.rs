@@ -168,6 +168,9 @@ impl<'a> Decoder<'a> {
         let mut v: u64 = 0;
         for shift in (0..64).step_by(7) {
             let b = self.byte()?;
+            if shift == 63 && b > 1 {
+                return self.err("a number is longer than 64 bits");
+            }
             v |= u64::from(b & 0x7f) << shift;
             if b & 0x80 == 0 {
                 return Ok(v);
@@ -178,7 +181,7 @@ impl<'a> Decoder<'a> {
 
     fn u32(&mut self) -> Result<u32, DecodeError> {
         let v = self.varint()?;
-        u32::try_from(v).or_else(|_| self.err("an id does not fit in 32 bits"))
+        u32::try_from(v).or_else(|_| self.err("a 32-bit field holds a larger number"))
     }
 
     fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {

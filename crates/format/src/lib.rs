@@ -1,8 +1,8 @@
 //! The memsleuth capture format: what a capture file holds and how it is laid
 //! out on disk, byte by byte (`docs/capture-format.md` is the prose version).
 //!
-//! A capture is a header followed by self-delimiting, checksummed, compressed
-//! chunks. The tracker appends chunks while the profiled program runs, so a
+//! A capture is a header followed by self-delimiting, checksummed chunks,
+//! compressed with zstd when that makes them smaller. The tracker appends chunks while the profiled program runs, so a
 //! process killed at any instant leaves a file whose complete chunks all read
 //! back; [`reader::CaptureReader`] says how many bytes after the last complete
 //! chunk were lost.

@@ -70,6 +70,12 @@ impl<R: Read> CaptureReader<R> {
             return Err(Error::TruncatedHeader { len: n as u64 });
         }
         let version = u16::from_le_bytes([fixed[8], fixed[9]]);
+        if version == 0 {
+            return Err(Error::Corrupt {
+                offset: 8,
+                reason: "its format version is 0, which no writer uses".into(),
+            });
+        }
         if version > FORMAT_VERSION {
             return Err(Error::NewerVersion {
                 found: version,

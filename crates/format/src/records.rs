@@ -138,7 +138,10 @@ pub enum Record {
         domain: Domain,
         addr: u64,
     },
-    /// `old_addr` 0 means realloc of NULL, a plain allocation.
+    /// Ends the block at `old_addr` and starts one at `addr`. `old_addr` 0
+    /// means there is no old block here: a realloc of NULL, or a realloc whose
+    /// old half was written earlier as a [`Record::Free`] because another
+    /// thread's event came between the two halves.
     Realloc {
         domain: Domain,
         old_addr: u64,

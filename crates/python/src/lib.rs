@@ -1,6 +1,6 @@
 //! `memsleuth._native`: the thin PyO3 layer between the Python package and
-//! the Rust crates. It converts arguments and errors and releases the GIL
-//! around long work; it holds no logic of its own.
+//! the Rust crates. It converts arguments and errors, and releases the GIL
+//! while the command line runs; it holds no logic of its own.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -51,10 +51,9 @@ fn start_tracking(
 
 /// Stops tracking and completes the capture; returns (events, bytes written).
 #[pyfunction]
-fn stop_tracking(py: Python<'_>) -> PyResult<(u64, u64)> {
-    // Stopping waits for the writer thread, which never needs the GIL, but
-    // other Python threads may: keep the GIL only for the hook swap.
-    let _ = py;
+fn stop_tracking() -> PyResult<(u64, u64)> {
+    // The GIL stays held while the writer finishes: restoring the allocators
+    // needs it, and the writer thread never takes it, so this cannot deadlock.
     let stats = memsleuth_tracker::stop().map_err(|e| TrackerError::new_err(e.to_string()))?;
     Ok((stats.events, stats.bytes_written))
 }

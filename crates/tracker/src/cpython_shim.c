@@ -162,11 +162,3 @@ intptr_t ms_code_block_offset(void) {
 #endif
     return offset;
 }
-
-/* True when the block at `block` holds an object whose type is `code`. */
-int ms_block_is_code(void *block, intptr_t block_offset) {
-    PyObject *op = (PyObject *)((char *)block + block_offset);
-    return Py_TYPE(op) == &PyCode_Type;
-}
-
-unsigned long ms_thread_ident(void) { return PyThread_get_thread_ident(); }

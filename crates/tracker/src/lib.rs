@@ -6,9 +6,12 @@
 //! background thread.
 //!
 //! # Design constraints
-//! - The hooks are the hot path of every Python program we profile. They take
-//!   no lock shared between threads, call no Python API, and allocate only
-//!   when a per-thread table grows. Stacks are read by walking the thread's
+//! - The hooks are the hot path of every Python program we profile. They call
+//!   no Python API, and on the common path take only their own thread's
+//!   buffer lock (contended by nothing but the writer, once per interval) and
+//!   allocate nothing. The rare paths: a thread's first event, a code object
+//!   seen for the first time or dying (a registry lock, see `codes`), a new
+//!   buffer block every 16K events, and per-thread tables growing. Stacks are read by walking the thread's
 //!   frame chain at allocation time (no per-call profile hook), and frames are
 //!   kept as (code object, instruction offset): lines are computed offline.
 //! - The profiled program must behave as if untracked: the tracker never
@@ -166,7 +169,7 @@ pub fn is_tracking() -> bool {
 }
 
 /// `PY_VERSION_HEX` of the interpreter this tracker was built for; the
-/// bindings refuse to start under any other.
+/// runner refuses to start under another minor version.
 pub fn built_for_python_hex() -> u32 {
     sys::shim::compiled_python_version_hex()
 }

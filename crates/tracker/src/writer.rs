@@ -13,7 +13,7 @@ use memsleuth_format::writer::CaptureWriter;
 use memsleuth_format::{AllocKind, Domain, Record};
 
 use crate::buffer::{self, Event, EventKind, SharedBuffer};
-use crate::sys;
+use crate::{recorder, sys};
 
 /// A chunk is written once it holds this much, or after `MAX_CHUNK_AGE`:
 /// big enough to compress well, small enough that a kill loses little.
@@ -101,6 +101,7 @@ impl WriterLoop {
         let mut last_flush = Instant::now();
         let mut defs = Vec::new();
         let mut events = Vec::new();
+        let mut failure: Option<io::Error> = None;
         loop {
             let stopping = self.stop.load(Ordering::Acquire);
             let tick = Instant::now();
@@ -109,29 +110,26 @@ impl WriterLoop {
             for b in buffer::live_buffers() {
                 b.take_before(bound, &mut defs, &mut events);
             }
-            events.sort_by_key(|e| e.seq);
-            for d in defs.drain(..) {
-                self.out.push(&d);
+            if failure.is_none() {
+                events.sort_by_key(|e| e.seq);
+                let sample = Record::Sample {
+                    time_ns,
+                    rss_bytes: read_rss(page),
+                };
+                let written = self.write_batch(&defs, &events, sample, stopping, &mut last_flush);
+                if let Err(e) = written {
+                    // The capture cannot grow (disk full, file gone): the
+                    // program must run on as if untracked, so stop recording
+                    // rather than let buffers fill and block it.
+                    recorder::enable(false);
+                    failure = Some(e);
+                }
             }
-            self.write_events(&events);
+            defs.clear();
             events.clear();
-            self.out.push(&Record::Sample {
-                time_ns,
-                rss_bytes: read_rss(page),
-            });
             if stopping {
-                self.out.push(&Record::End {
-                    time_ns: self.start.elapsed().as_nanos() as u64,
-                });
-                self.out.flush_chunk()?;
                 self.stats.bytes_written = self.out.bytes_written();
-                return Ok(self.stats);
-            }
-            if self.out.pending_bytes() >= CHUNK_TARGET_BYTES
-                || last_flush.elapsed() >= MAX_CHUNK_AGE
-            {
-                self.out.flush_chunk()?;
-                last_flush = Instant::now();
+                return failure.map_or(Ok(self.stats), Err);
             }
             if let Some(rest) = self.interval.checked_sub(tick.elapsed()) {
                 thread::park_timeout(rest);
@@ -139,9 +137,39 @@ impl WriterLoop {
         }
     }
 
+    /// Appends one drained batch and its timeline sample; on the last batch
+    /// also the end record, then writes out everything pending.
+    fn write_batch(
+        &mut self,
+        defs: &[Record],
+        events: &[Event],
+        sample: Record,
+        last: bool,
+        last_flush: &mut Instant,
+    ) -> io::Result<()> {
+        for d in defs {
+            self.out.push(d);
+        }
+        self.write_events(events)?;
+        self.out.push(&sample);
+        if last {
+            self.out.push(&Record::End {
+                time_ns: self.start.elapsed().as_nanos() as u64,
+            });
+            return self.out.flush_chunk();
+        }
+        if self.out.pending_bytes() >= CHUNK_TARGET_BYTES || last_flush.elapsed() >= MAX_CHUNK_AGE {
+            self.out.flush_chunk()?;
+            *last_flush = Instant::now();
+        }
+        Ok(())
+    }
+
     /// Encodes events in order, joining the two halves of a realloc into one
-    /// record when nothing came between them (the usual case).
-    fn write_events(&mut self, events: &[Event]) {
+    /// record when nothing came between them (the usual case). Otherwise the
+    /// old half is written as a free and the new half as a realloc whose old
+    /// address is 0.
+    fn write_events(&mut self, events: &[Event]) -> io::Result<()> {
         let mut i = 0;
         while i < events.len() {
             let e = &events[i];
@@ -167,7 +195,11 @@ impl WriterLoop {
                     addr: e.addr,
                 },
                 EventKind::ReallocFree => match next {
-                    Some(n) if n.kind == EventKind::ReallocAlloc && n.seq == e.seq + 1 => {
+                    Some(n)
+                        if n.kind == EventKind::ReallocAlloc
+                            && n.seq == e.seq + 1
+                            && n.domain == e.domain =>
+                    {
                         i += 1;
                         Record::Realloc {
                             domain,
@@ -193,7 +225,12 @@ impl WriterLoop {
             self.out.push(&record);
             self.stats.events += 1;
             i += 1;
+            // A long backlog must not become one chunk larger than readers accept.
+            if self.out.pending_bytes() >= CHUNK_TARGET_BYTES {
+                self.out.flush_chunk()?;
+            }
         }
+        Ok(())
     }
 }
 
