@@ -78,15 +78,26 @@ static ms_buf bytes_buf(PyObject *o) {
 }
 
 /*
- * Walks the calling thread's Python frames, innermost first, writing the code
- * object and the byte offset of the current instruction of each. Returns the
- * total number of frames, which may exceed `cap`: the caller grows its buffer
- * and calls again. Returns 0 when this thread is not running Python.
+ * Walks the calling thread's Python frames and stores each as two words,
+ * (code object, byte offset of the current instruction), filling `out`
+ * backwards from its end: when the walk fits, the frames sit in
+ * out[2 * (cap - n) .. 2 * cap] outermost first, the order the tracker
+ * compares stacks in. Returns the number of frames, which may exceed `cap`
+ * (the caller grows its buffer and calls again); 0 when this thread is not
+ * running Python.
  */
-intptr_t ms_walk_frames(void **codes, uint32_t *offsets, intptr_t cap) {
+intptr_t ms_walk_frames(uint64_t *out, intptr_t cap) {
     PyThreadState *ts = current_running_tstate();
     if (ts == NULL) return 0;
     intptr_t n = 0;
+#define MS_STORE(code_, offset_)                         \
+    do {                                                 \
+        if (n < cap) {                                   \
+            out[2 * (cap - 1 - n)] = (uint64_t)(uintptr_t)(code_); \
+            out[2 * (cap - 1 - n) + 1] = (uint64_t)(offset_);     \
+        }                                                \
+        n++;                                             \
+    } while (0)
 #if PY_VERSION_HEX >= 0x030B0000
 #if PY_VERSION_HEX >= 0x030D0000
     _PyInterpreterFrame *f = ts->current_frame;
@@ -104,26 +115,19 @@ intptr_t ms_walk_frames(void **codes, uint32_t *offsets, intptr_t cap) {
 #else
         PyObject *code = (PyObject *)f->f_code;
 #endif
-        if (n < cap) {
-            codes[n] = code;
-            offsets[n] = (uint32_t)(_PyInterpreterFrame_LASTI(f) * sizeof(_Py_CODEUNIT));
-        }
-        n++;
+        MS_STORE(code, _PyInterpreterFrame_LASTI(f) * sizeof(_Py_CODEUNIT));
     }
 #else
     for (PyFrameObject *f = ts->frame; f != NULL; f = f->f_back) {
-        if (n < cap) {
-            codes[n] = f->f_code;
-            int lasti = f->f_lasti < 0 ? 0 : f->f_lasti;
+        int lasti = f->f_lasti < 0 ? 0 : f->f_lasti;
 #if PY_VERSION_HEX >= 0x030A0000
-            offsets[n] = (uint32_t)(lasti * sizeof(_Py_CODEUNIT));
+        MS_STORE(f->f_code, lasti * sizeof(_Py_CODEUNIT));
 #else
-            offsets[n] = (uint32_t)lasti;
+        MS_STORE(f->f_code, lasti);
 #endif
-        }
-        n++;
     }
 #endif
+#undef MS_STORE
     return n;
 }
 

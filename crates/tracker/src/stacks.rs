@@ -40,35 +40,57 @@ pub(crate) fn new_node_id() -> u32 {
     NEXT_NODE.fetch_add(1, Ordering::Relaxed)
 }
 
-#[derive(Clone, Copy)]
-struct PathEntry {
-    code: usize,
-    offset: u32,
-    node: u32,
+/// How many of a stack's outermost frames can be the stack base: the
+/// launcher's frames sit at the root of the main thread, and `_stop` is the
+/// only Python frame of the exit handler that runs it.
+const BASE_SCAN: usize = 4;
+
+/// Frames are compared in blocks of this many words with one `memcmp`.
+const COMPARE_BLOCK: usize = 32;
+
+/// The number of leading frames (two words each) that `a` and `b` share.
+fn common_prefix_frames(a: &[u64], b: &[u64]) -> usize {
+    let len = a.len().min(b.len());
+    let mut i = 0;
+    while i + COMPARE_BLOCK <= len && a[i..i + COMPARE_BLOCK] == b[i..i + COMPARE_BLOCK] {
+        i += COMPARE_BLOCK;
+    }
+    while i < len && a[i] == b[i] {
+        i += 1;
+    }
+    i / 2
 }
 
 pub(crate) struct StackCache {
     root: u32,
-    /// The previous stack, outermost frame first.
-    path: Vec<PathEntry>,
+    /// The previous stack, outermost frame first, in the walk's layout: two
+    /// words per frame, (code object address, instruction offset).
+    path_words: Vec<u64>,
+    /// The node of each frame of `path_words`.
+    path_nodes: Vec<u32>,
     codes: FxHashMap<usize, u32>,
     nodes: FxHashMap<(u32, u32, u32), u32>,
     epoch: u64,
-    scratch_codes: Vec<usize>,
-    scratch_offsets: Vec<u32>,
+    /// Where the walk writes; frames end up at its tail (see `walk_frames`).
+    scratch: Vec<u64>,
 }
 
 impl StackCache {
     pub(crate) fn new(root: u32) -> StackCache {
         StackCache {
             root,
-            path: Vec::new(),
+            path_words: Vec::new(),
+            path_nodes: Vec::new(),
             codes: FxHashMap::default(),
             nodes: FxHashMap::default(),
             epoch: codes::epoch(),
-            scratch_codes: vec![0; 256],
-            scratch_offsets: vec![0; 256],
+            scratch: vec![0; 2 * 256],
         }
+    }
+
+    fn truncate_path(&mut self, frames: usize) {
+        self.path_words.truncate(2 * frames);
+        self.path_nodes.truncate(frames);
     }
 
     /// Forgets what this thread knew about code objects that died since it
@@ -83,38 +105,44 @@ impl StackCache {
                 for code in &dead {
                     self.codes.remove(code);
                 }
-                if let Some(cut) = self.path.iter().position(|e| dead.contains(&e.code)) {
-                    self.path.truncate(cut);
+                let first_dead = self
+                    .path_words
+                    .chunks_exact(2)
+                    .position(|f| dead.contains(&(f[0] as usize)));
+                if let Some(cut) = first_dead {
+                    self.truncate_path(cut);
                 }
             }
             None => {
                 self.codes.clear();
-                self.path.clear();
+                self.truncate_path(0);
             }
         }
         self.epoch = now;
     }
 
-    /// Reads the calling thread's frames into the scratch buffers, innermost
-    /// first, and returns how many belong to the program: those inside the
+    /// Walks the calling thread's frames into `scratch` and returns the word
+    /// range holding the program's frames, outermost first: those inside the
     /// stack base, if it is on the stack. `None` when the innermost frame is
     /// the stack base itself: the launcher, not the program, is allocating.
-    fn walk(&mut self) -> Option<usize> {
+    fn walk(&mut self) -> Option<std::ops::Range<usize>> {
         loop {
-            let n = shim::walk_frames(&mut self.scratch_codes, &mut self.scratch_offsets);
-            if n <= self.scratch_codes.len() {
-                return match self.scratch_codes[..n]
-                    .iter()
-                    .position(|&c| is_stack_base(c))
-                {
-                    Some(0) => None,
-                    Some(cut) => Some(cut),
-                    None => Some(n),
-                };
+            let cap = self.scratch.len() / 2;
+            let n = shim::walk_frames(&mut self.scratch);
+            if n > cap {
+                self.scratch.resize(2 * n.next_power_of_two(), 0);
+                continue;
             }
-            let grown = n.next_power_of_two();
-            self.scratch_codes.resize(grown, 0);
-            self.scratch_offsets.resize(grown, 0);
+            let start = 2 * (cap - n);
+            let frames = &self.scratch[start..];
+            let skip = (0..n.min(BASE_SCAN))
+                .rev()
+                .find(|&i| is_stack_base(frames[2 * i] as usize))
+                .map_or(0, |i| i + 1);
+            if skip > 0 && skip == n {
+                return None;
+            }
+            return Some(start + 2 * skip..self.scratch.len());
         }
     }
 
@@ -123,32 +151,26 @@ impl StackCache {
     /// launcher's own and must not be recorded.
     pub(crate) fn current(&mut self, defs: &mut Vec<Record>) -> Option<u32> {
         self.forget_dead_codes();
-        let n = self.walk()?;
-        Some(self.intern_scratch(n, defs, shim::code_info))
+        let range = self.walk()?;
+        let scratch = std::mem::take(&mut self.scratch);
+        let stack = self.intern(&scratch[range], defs, shim::code_info);
+        self.scratch = scratch;
+        Some(stack)
     }
 
-    /// Interns the first `n` frames of the scratch buffers (innermost first);
+    /// Interns a stack given as words, two per frame, outermost first;
     /// `describe` reads a code object seen for the first time.
-    fn intern_scratch(
+    fn intern(
         &mut self,
-        n: usize,
+        frames: &[u64],
         defs: &mut Vec<Record>,
         describe: fn(usize) -> shim::CodeInfo,
     ) -> u32 {
-        let mut depth = 0;
-        while depth < n && depth < self.path.len() {
-            let i = n - 1 - depth;
-            let e = self.path[depth];
-            if e.code != self.scratch_codes[i] || e.offset != self.scratch_offsets[i] {
-                break;
-            }
-            depth += 1;
-        }
-        self.path.truncate(depth);
-        let mut parent = self.path.last().map_or(self.root, |e| e.node);
-        for d in depth..n {
-            let i = n - 1 - d;
-            let (code, offset) = (self.scratch_codes[i], self.scratch_offsets[i]);
+        let common = common_prefix_frames(frames, &self.path_words);
+        self.truncate_path(common);
+        let mut parent = self.path_nodes.last().copied().unwrap_or(self.root);
+        for frame in frames[2 * common..].chunks_exact(2) {
+            let (code, offset) = (frame[0] as usize, frame[1] as u32);
             let code_id = self.code_id(code, defs, describe);
             let node = *self
                 .nodes
@@ -163,7 +185,8 @@ impl StackCache {
                     }));
                     id
                 });
-            self.path.push(PathEntry { code, offset, node });
+            self.path_words.extend_from_slice(frame);
+            self.path_nodes.push(node);
             parent = node;
         }
         parent
@@ -212,9 +235,11 @@ mod tests {
 
     /// Interns a stack given outermost first as (code, offset) pairs.
     fn intern(cache: &mut StackCache, stack: &[(usize, u32)], defs: &mut Vec<Record>) -> u32 {
-        cache.scratch_codes = stack.iter().rev().map(|f| f.0).collect();
-        cache.scratch_offsets = stack.iter().rev().map(|f| f.1).collect();
-        cache.intern_scratch(stack.len(), defs, fake_code)
+        let words: Vec<u64> = stack
+            .iter()
+            .flat_map(|&(c, o)| [c as u64, u64::from(o)])
+            .collect();
+        cache.intern(&words, defs, fake_code)
     }
 
     fn frames(defs: &[Record]) -> Vec<FrameDef> {
@@ -292,6 +317,36 @@ mod tests {
         let outer = intern(&mut cache, &[(1, 6)], &mut defs);
         let _inner = intern(&mut cache, &[(1, 6), (2, 0)], &mut defs);
         assert_eq!(intern(&mut cache, &[(1, 6)], &mut defs), outer);
+    }
+
+    #[test]
+    fn deep_stacks_compare_across_block_boundaries() {
+        let mut cache = StackCache::new(1);
+        let mut defs = Vec::new();
+        let deep: Vec<(usize, u32)> = (0..100).map(|i| (1000 + i, 2 * i as u32)).collect();
+        let first = intern(&mut cache, &deep, &mut defs);
+        // Change one frame in the middle of a compare block: everything
+        // below it must be new nodes, everything above it shared.
+        let mut changed = deep.clone();
+        changed[37].1 += 2;
+        defs.clear();
+        let second = intern(&mut cache, &changed, &mut defs);
+        assert_ne!(first, second);
+        assert_eq!(frames(&defs).len(), 100 - 37);
+        defs.clear();
+        assert_eq!(intern(&mut cache, &deep, &mut defs), first);
+        assert!(defs.is_empty());
+    }
+
+    #[test]
+    fn common_prefix_counts_whole_frames() {
+        assert_eq!(common_prefix_frames(&[1, 2, 3, 4], &[1, 2, 3, 5]), 1);
+        assert_eq!(common_prefix_frames(&[1, 2, 3, 4], &[1, 2, 3, 4, 5, 6]), 2);
+        assert_eq!(common_prefix_frames(&[], &[1, 2]), 0);
+        let long: Vec<u64> = (0..200).collect();
+        let mut other = long.clone();
+        other[131] = 0;
+        assert_eq!(common_prefix_frames(&long, &other), 65);
     }
 
     #[test]

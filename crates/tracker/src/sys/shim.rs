@@ -20,7 +20,7 @@ struct RawCodeInfo {
 }
 
 extern "C" {
-    fn ms_walk_frames(codes: *mut *mut c_void, offsets: *mut u32, cap: isize) -> isize;
+    fn ms_walk_frames(out: *mut u64, cap: isize) -> isize;
     fn ms_code_info_of(code: *mut c_void, out: *mut RawCodeInfo);
     fn ms_code_block_offset() -> isize;
     fn ms_python_version_hex() -> i32;
@@ -35,24 +35,18 @@ pub(crate) struct CodeInfo {
     pub linetable_format: u8,
 }
 
-/// Fills `codes` and `offsets` with the calling thread's frames, innermost
-/// first, and returns how many there are. When that is more than the buffers
-/// hold, only the first `codes.len()` are written: grow them and call again.
-/// Returns 0 when this thread is not running Python right now.
-pub(crate) fn walk_frames(codes: &mut [usize], offsets: &mut [u32]) -> usize {
-    let cap = codes.len().min(offsets.len());
-    // SAFETY: both buffers hold at least `cap` elements and the shim writes at
-    // most `cap` of each; `usize` and `*mut c_void` have the same layout. The
-    // shim reads only the calling thread's frames, and only when this thread
-    // is the one executing Python (see `current_running_tstate`), so the frame
-    // chain cannot change while it is walked.
-    let n = unsafe {
-        ms_walk_frames(
-            codes.as_mut_ptr().cast::<*mut c_void>(),
-            offsets.as_mut_ptr(),
-            cap as isize,
-        )
-    };
+/// Fills the end of `out` with the calling thread's frames, two words each
+/// (code object address, byte offset of the current instruction), outermost
+/// first, and returns how many there are. When that is more than
+/// `out.len() / 2`, the buffer holds only the innermost ones: grow it and
+/// call again. Returns 0 when this thread is not running Python right now.
+pub(crate) fn walk_frames(out: &mut [u64]) -> usize {
+    let cap = out.len() / 2;
+    // SAFETY: `out` holds `2 * cap` words and the shim writes at most that
+    // many. The shim reads only the calling thread's frames, and only when
+    // this thread is the one executing Python (see `current_running_tstate`),
+    // so the frame chain cannot change while it is walked.
+    let n = unsafe { ms_walk_frames(out.as_mut_ptr(), cap as isize) };
     n.max(0) as usize
 }
 
