@@ -374,6 +374,10 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     parser, args = parse_args(argv)
+    # Turn SIGTERM into SystemExit so a running command is killed on the way out.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started in background by a shell
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     tools_by_name = make_tools()
     workloads = list_workloads()
 

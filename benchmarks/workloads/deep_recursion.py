@@ -10,7 +10,7 @@ stack-deduplication in the profiler.
 import sys
 
 DEPTH = 600
-ROUNDS = 1300
+ROUNDS = 1500
 
 sys.setrecursionlimit(max(sys.getrecursionlimit(), DEPTH * 3 + 100))
 

@@ -8,7 +8,7 @@ a shallow Python call stack.
 
 import json
 
-ROUNDS = 75
+ROUNDS = 85
 
 
 def make_document():

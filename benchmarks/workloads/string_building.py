@@ -6,7 +6,7 @@ bytes. Compared with the other workloads this has fewer, larger and more
 variably sized allocations, including reallocs of growing buffers.
 """
 
-ROUNDS = 180
+ROUNDS = 240
 PIECES = 4_000
 
 

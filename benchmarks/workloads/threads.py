@@ -9,7 +9,7 @@ state) is exercised with several threads live simultaneously.
 import threading
 
 THREADS = 4
-ROUNDS = 60
+ROUNDS = 70
 N = 8_000
 
 

@@ -1,37 +1,59 @@
-//! Per-thread event buffers and the registry the writer drains them from.
+//! Per-thread event lanes and the registry the writer drains them from.
 //!
-//! A thread appends to its own buffer under its own mutex, which only the
-//! writer ever contends for, briefly, every sampling interval: there is no
-//! lock shared between allocating threads. Every event takes a number from one
-//! global counter inside that mutex; see [`SharedBuffer::take_before`] for why
-//! that lets the writer emit events in the exact global order.
+//! Each thread owns a lane and is its only producer: it writes events into the
+//! lane's current block with plain atomic stores and publishes how many are
+//! complete, so the common path takes no lock at all. The writer reads
+//! published events concurrently, once per sampling interval. Blocks are
+//! swapped, and definitions handed over, under the lane's mutex, which the
+//! thread takes only every `EVENTS_PER_BLOCK` events or on a new definition.
+//!
+//! # The global order
+//! Every event takes a number from one global counter, and the writer emits
+//! events in that order. It must never emit event `n` while an event below
+//! `n` could still appear. Numbers are dense: every number taken becomes a
+//! published event a few instructions later. So the writer reads the counter
+//! as its bound and collects events below it until it holds exactly as many
+//! as the bound says exist (see `writer::WriterLoop::collect`); a thread
+//! caught between taking its number and publishing it only delays the writer
+//! by that instant. The producer's cost is one atomic add.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use memsleuth_format::Record;
 
-/// A buffer holds this many events before it is handed to the writer whole.
+/// A block holds this many events before the thread starts a new one.
 pub(crate) const EVENTS_PER_BLOCK: usize = 16 * 1024;
-/// Full blocks a thread may have waiting before it waits for the writer.
-pub(crate) const MAX_FULL_BLOCKS: usize = 64;
+/// Blocks a lane may hold before its thread waits for the writer.
+pub(crate) const MAX_BLOCKS: usize = 64;
+/// Words per event in a block: seq, addr, size, and stack | kind | domain.
+const WORDS: usize = 4;
 
 /// The global order of events across threads.
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
-pub(crate) fn next_unassigned_seq() -> u64 {
-    SEQ.load(Ordering::SeqCst)
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum EventKind {
-    Malloc,
-    Calloc,
-    Free,
+    Malloc = 0,
+    Calloc = 1,
+    Free = 2,
     /// The first half of a realloc: the old block, reported before it is released.
-    ReallocFree,
+    ReallocFree = 3,
     /// The second half: the new block.
-    ReallocAlloc,
+    ReallocAlloc = 4,
+}
+
+impl EventKind {
+    fn from_u8(v: u8) -> EventKind {
+        match v {
+            0 => EventKind::Malloc,
+            1 => EventKind::Calloc,
+            3 => EventKind::ReallocFree,
+            4 => EventKind::ReallocAlloc,
+            _ => EventKind::Free,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -44,110 +66,223 @@ pub(crate) struct Event {
     pub domain: u8,
 }
 
-#[derive(Default)]
-pub(crate) struct Inner {
-    full: Vec<Vec<Event>>,
-    current: Vec<Event>,
+/// A fixed array of events, written by one thread and read by the writer.
+struct Block {
+    words: Box<[AtomicU64]>,
+    /// Events fully written; only the producing thread increases it.
+    published: AtomicUsize,
+}
+
+impl Block {
+    fn new() -> Arc<Block> {
+        let words = (0..EVENTS_PER_BLOCK * WORDS)
+            .map(|_| AtomicU64::new(0))
+            .collect();
+        Arc::new(Block {
+            words,
+            published: AtomicUsize::new(0),
+        })
+    }
+
+    fn write(&self, index: usize, e: &Event) {
+        let w = &self.words[index * WORDS..(index + 1) * WORDS];
+        w[0].store(e.seq, Ordering::Relaxed);
+        w[1].store(e.addr, Ordering::Relaxed);
+        w[2].store(e.size, Ordering::Relaxed);
+        let packed = u64::from(e.stack) | (e.kind as u64) << 32 | u64::from(e.domain) << 40;
+        w[3].store(packed, Ordering::Relaxed);
+        self.published.store(index + 1, Ordering::Release);
+    }
+
+    /// Reads a published event (the caller loaded `published` with Acquire).
+    fn read(&self, index: usize) -> Event {
+        let w = &self.words[index * WORDS..(index + 1) * WORDS];
+        let packed = w[3].load(Ordering::Relaxed);
+        Event {
+            seq: w[0].load(Ordering::Relaxed),
+            addr: w[1].load(Ordering::Relaxed),
+            size: w[2].load(Ordering::Relaxed),
+            stack: packed as u32,
+            kind: EventKind::from_u8((packed >> 32) as u8),
+            domain: (packed >> 40) as u8,
+        }
+    }
+}
+
+/// What the thread and the writer exchange under the lane's mutex.
+struct Shared {
+    /// Blocks not yet fully taken by the writer, oldest first; the last one
+    /// is the thread's current block.
+    blocks: VecDeque<Arc<Block>>,
+    /// Events of `blocks[0]` the writer already took.
+    taken: usize,
+    /// Blocks the writer has emptied, for the thread to reuse: a fresh block
+    /// would cost a 512 KiB zeroing and its page faults.
+    spare: Vec<Arc<Block>>,
     /// Stack-tree, code and thread definitions, in the order they were made.
     defs: Vec<Record>,
 }
 
-pub(crate) struct SharedBuffer {
-    inner: Mutex<Inner>,
+pub(crate) struct Lane {
+    shared: Mutex<Shared>,
 }
 
-impl SharedBuffer {
-    pub(crate) fn new(first_defs: Vec<Record>) -> Arc<SharedBuffer> {
-        let inner = Inner {
-            full: Vec::new(),
-            current: Vec::with_capacity(EVENTS_PER_BLOCK),
+/// The producing side of a lane, owned by its thread.
+pub(crate) struct Producer {
+    lane: Arc<Lane>,
+    current: Arc<Block>,
+    len: usize,
+}
+
+impl Lane {
+    /// A new lane holding `first_defs`, and its producer.
+    pub(crate) fn new(first_defs: Vec<Record>) -> (Arc<Lane>, Producer) {
+        let current = Block::new();
+        let shared = Shared {
+            blocks: VecDeque::from([Arc::clone(&current)]),
+            taken: 0,
+            spare: Vec::new(),
             defs: first_defs,
         };
-        Arc::new(SharedBuffer {
-            inner: Mutex::new(inner),
-        })
+        let lane = Arc::new(Lane {
+            shared: Mutex::new(shared),
+        });
+        (
+            Arc::clone(&lane),
+            Producer {
+                lane,
+                current,
+                len: 0,
+            },
+        )
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        self.shared
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Appends `defs` then one event, numbering the event. Returns how many
-    /// full blocks now wait for the writer.
-    pub(crate) fn push(&self, defs: &mut Vec<Record>, mut event: Event) -> usize {
-        let mut inner = self.lock();
-        if !defs.is_empty() {
-            inner.defs.append(defs);
-        }
-        event.seq = SEQ.fetch_add(1, Ordering::AcqRel);
-        if inner.current.len() >= EVENTS_PER_BLOCK {
-            let fresh = Vec::with_capacity(EVENTS_PER_BLOCK);
-            let full = std::mem::replace(&mut inner.current, fresh);
-            inner.full.push(full);
-        }
-        inner.current.push(event);
-        inner.full.len()
-    }
-
     pub(crate) fn backlog(&self) -> usize {
-        self.lock().full.len()
+        self.lock().blocks.len()
     }
 
-    /// Moves every definition, and every event numbered below `bound`, into
-    /// the given vectors.
-    ///
-    /// The caller reads `bound` from the counter *before* calling this. Any
-    /// event numbered below it took its number inside this buffer's mutex
-    /// before `bound` was read, so it is complete by the time this function
-    /// holds the mutex: nothing below `bound` can still arrive afterwards, and
-    /// the union over all threads of what this returns is a gap-free prefix of
-    /// the global order.
-    pub(crate) fn take_before(&self, bound: u64, defs: &mut Vec<Record>, events: &mut Vec<Event>) {
-        let mut inner = self.lock();
-        defs.append(&mut inner.defs);
-        let mut kept_full = Vec::new();
-        for mut block in inner.full.drain(..) {
-            let cut = block.partition_point(|e| e.seq < bound);
-            events.extend_from_slice(&block[..cut]);
-            if cut < block.len() {
-                block.drain(..cut);
-                kept_full.push(block);
+    /// Moves every definition, and every published event numbered below
+    /// `bound` not taken before, into the given vectors; returns how many
+    /// events it moved.
+    pub(crate) fn take_before(
+        &self,
+        bound: u64,
+        defs: &mut Vec<Record>,
+        events: &mut Vec<Event>,
+    ) -> u64 {
+        let before = events.len();
+        let mut shared = self.lock();
+        let mut taken = shared.taken;
+        // A thread hands over definitions under this lock before publishing
+        // the events that use them, so every event read while the lock is
+        // held has its definitions in `shared.defs` by now.
+        let mut done_blocks = 0;
+        for (i, block) in shared.blocks.iter().enumerate() {
+            let published = block.published.load(Ordering::Acquire);
+            let mut stopped = false;
+            while taken < published {
+                let e = block.read(taken);
+                if e.seq >= bound {
+                    stopped = true;
+                    break;
+                }
+                events.push(e);
+                taken += 1;
             }
+            let is_current = i + 1 == shared.blocks.len();
+            if stopped || taken < EVENTS_PER_BLOCK || is_current {
+                break;
+            }
+            done_blocks += 1;
+            taken = 0;
         }
-        inner.full = kept_full;
-        let cut = inner.current.partition_point(|e| e.seq < bound);
-        events.extend(inner.current.drain(..cut));
+        let emptied: Vec<Arc<Block>> = shared.blocks.drain(..done_blocks).collect();
+        shared.spare.extend(emptied);
+        shared.taken = taken;
+        defs.append(&mut shared.defs);
+        (events.len() - before) as u64
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        let inner = self.lock();
-        inner.full.is_empty() && inner.current.is_empty() && inner.defs.is_empty()
+    pub(crate) fn is_drained(&self) -> bool {
+        let shared = self.lock();
+        let Some(last) = shared.blocks.back() else {
+            return true;
+        };
+        shared.blocks.len() == 1
+            && shared.taken == last.published.load(Ordering::Acquire)
+            && shared.defs.is_empty()
     }
 }
 
-/// Every buffer of the current session; threads register on first use.
-static REGISTRY: Mutex<Vec<Arc<SharedBuffer>>> = Mutex::new(Vec::new());
+impl Producer {
+    pub(crate) fn lane(&self) -> &Arc<Lane> {
+        &self.lane
+    }
 
-fn registry() -> MutexGuard<'static, Vec<Arc<SharedBuffer>>> {
+    /// Hands `defs` to the writer, then numbers and publishes one event.
+    /// Returns how many blocks the lane now holds.
+    pub(crate) fn push(&mut self, defs: &mut Vec<Record>, mut event: Event) -> usize {
+        let mut backlog = 0;
+        if !defs.is_empty() || self.len == EVENTS_PER_BLOCK {
+            let mut shared = self.lane.lock();
+            shared.defs.append(defs);
+            if self.len == EVENTS_PER_BLOCK {
+                self.current = match shared.spare.pop() {
+                    Some(block) => {
+                        // The writer took every event of it; the lock orders
+                        // this reset before the writer reads it again.
+                        block.published.store(0, Ordering::Relaxed);
+                        block
+                    }
+                    None => Block::new(),
+                };
+                self.len = 0;
+                shared.blocks.push_back(Arc::clone(&self.current));
+            }
+            backlog = shared.blocks.len();
+        }
+        // Nothing may come between taking a number and publishing the event:
+        // the writer waits for every number below its bound (module docs).
+        event.seq = SEQ.fetch_add(1, Ordering::AcqRel);
+        self.current.write(self.len, &event);
+        self.len += 1;
+        backlog
+    }
+}
+
+/// The number the next event will take: every event below it exists, or is
+/// a few instructions away from being published.
+pub(crate) fn next_seq() -> u64 {
+    SEQ.load(Ordering::SeqCst)
+}
+
+/// Every lane of the current session; threads register on first use.
+static REGISTRY: Mutex<Vec<Arc<Lane>>> = Mutex::new(Vec::new());
+
+fn registry() -> MutexGuard<'static, Vec<Arc<Lane>>> {
     REGISTRY
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-pub(crate) fn register(buffer: Arc<SharedBuffer>) {
-    registry().push(buffer);
+pub(crate) fn register(lane: Arc<Lane>) {
+    registry().push(lane);
 }
 
 pub(crate) fn clear_registry() {
     registry().clear();
 }
 
-/// A snapshot of the registered buffers, dropping those whose thread has
-/// exited and whose contents the writer already took.
-pub(crate) fn live_buffers() -> Vec<Arc<SharedBuffer>> {
+/// A snapshot of the registered lanes, dropping those whose thread has
+/// exited (the registry holds the last reference) and that are drained.
+pub(crate) fn live_lanes() -> Vec<Arc<Lane>> {
     let mut reg = registry();
-    reg.retain(|b| Arc::strong_count(b) > 1 || !b.is_empty());
+    reg.retain(|lane| Arc::strong_count(lane) > 1 || !lane.is_drained());
     reg.clone()
 }

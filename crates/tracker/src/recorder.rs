@@ -6,11 +6,10 @@
 
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 
 use memsleuth_format::{AllocKind, Domain, Record, ThreadDef};
 
-use crate::buffer::{self, Event, EventKind, SharedBuffer, MAX_FULL_BLOCKS};
+use crate::buffer::{self, Event, EventKind, Lane, Producer, MAX_BLOCKS};
 use crate::stacks::{self, StackCache};
 use crate::{codes, sys, writer};
 
@@ -77,7 +76,7 @@ pub(crate) extern "C" fn disable_after_fork() {
 
 struct ThreadState {
     session: u64,
-    buffer: Arc<SharedBuffer>,
+    producer: Producer,
     stacks: StackCache,
     defs: Vec<Record>,
 }
@@ -87,34 +86,34 @@ impl ThreadState {
         let root = stacks::new_node_id();
         let native_id = sys::os::gettid();
         let is_main = native_id == u64::from(std::process::id());
-        let buffer = SharedBuffer::new(vec![Record::Thread(ThreadDef {
+        let thread = Record::Thread(ThreadDef {
             root,
             native_id,
             is_main,
-        })]);
-        buffer::register(Arc::clone(&buffer));
+        });
+        let (lane, producer) = Lane::new(vec![thread]);
+        buffer::register(lane);
         ThreadState {
             session: SESSION.load(Ordering::Acquire),
-            buffer,
+            producer,
             stacks: StackCache::new(root),
             defs: Vec::new(),
         }
     }
 
     fn push(&mut self, event: Event) {
-        let backlog = self.buffer.push(&mut self.defs, event);
-        if backlog >= MAX_FULL_BLOCKS {
-            self.wait_for_writer();
+        if self.producer.push(&mut self.defs, event) >= MAX_BLOCKS {
+            wait_for_writer(self.producer.lane());
         }
     }
+}
 
-    /// Bounds the memory the tracker holds when the program allocates faster
-    /// than the writer can compress: wait until the writer catches up.
-    fn wait_for_writer(&self) {
-        while is_enabled() && self.buffer.backlog() >= MAX_FULL_BLOCKS / 2 {
-            writer::wake();
-            std::thread::yield_now();
-        }
+/// Bounds the memory the tracker holds when the program allocates faster
+/// than the writer can compress: wait until the writer catches up.
+fn wait_for_writer(lane: &Lane) {
+    while is_enabled() && lane.backlog() >= MAX_BLOCKS / 2 {
+        writer::wake();
+        std::thread::yield_now();
     }
 }
 
@@ -147,7 +146,7 @@ fn record(event: Event, needs_stack: bool) {
         ts.push(event);
     });
     if done.is_none() {
-        writer::fallback_buffer().push(&mut Vec::new(), event);
+        writer::push_fallback(event);
     }
 }
 

@@ -61,8 +61,29 @@ fn common_prefix_frames(a: &[u64], b: &[u64]) -> usize {
     i / 2
 }
 
+/// Slots of the per-thread frame cache; a power of two.
+const FRAME_CACHE_SLOTS: usize = 1024;
+
+/// A direct-mapped cache of (parent node, code address, offset) -> node: the
+/// innermost frame changes at almost every allocation, and this answers it
+/// without the two hash-map lookups (code id, then node) of a miss.
+#[derive(Clone, Copy, Default)]
+struct FrameSlot {
+    parent: u32,
+    offset: u32,
+    code: usize,
+    node: u32,
+}
+
+fn frame_slot(parent: u32, code: usize, offset: u32) -> usize {
+    let h = (code as u64 ^ u64::from(offset) << 40 ^ u64::from(parent) << 20)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (h >> 54) as usize & (FRAME_CACHE_SLOTS - 1)
+}
+
 pub(crate) struct StackCache {
     root: u32,
+    frame_cache: Box<[FrameSlot]>,
     /// The previous stack, outermost frame first, in the walk's layout: two
     /// words per frame, (code object address, instruction offset).
     path_words: Vec<u64>,
@@ -79,6 +100,7 @@ impl StackCache {
     pub(crate) fn new(root: u32) -> StackCache {
         StackCache {
             root,
+            frame_cache: vec![FrameSlot::default(); FRAME_CACHE_SLOTS].into_boxed_slice(),
             path_words: Vec::new(),
             path_nodes: Vec::new(),
             codes: FxHashMap::default(),
@@ -100,6 +122,8 @@ impl StackCache {
         if now == self.epoch {
             return;
         }
+        // The frame cache is keyed by code address: forget it all.
+        self.frame_cache.fill(FrameSlot::default());
         match codes::deaths_since(self.epoch) {
             Some(dead) => {
                 for code in &dead {
@@ -171,25 +195,54 @@ impl StackCache {
         let mut parent = self.path_nodes.last().copied().unwrap_or(self.root);
         for frame in frames[2 * common..].chunks_exact(2) {
             let (code, offset) = (frame[0] as usize, frame[1] as u32);
-            let code_id = self.code_id(code, defs, describe);
-            let node = *self
-                .nodes
-                .entry((parent, code_id, offset))
-                .or_insert_with(|| {
-                    let id = new_node_id();
-                    defs.push(Record::Frame(FrameDef {
-                        id,
-                        parent,
-                        code: code_id,
-                        offset,
-                    }));
-                    id
-                });
+            let slot = frame_slot(parent, code, offset);
+            let cached = self.frame_cache[slot];
+            let hit = cached.node != 0
+                && cached.parent == parent
+                && cached.code == code
+                && cached.offset == offset;
+            let node = if hit {
+                cached.node
+            } else {
+                let node = self.node(parent, code, offset, defs, describe);
+                self.frame_cache[slot] = FrameSlot {
+                    parent,
+                    offset,
+                    code,
+                    node,
+                };
+                node
+            };
             self.path_words.extend_from_slice(frame);
             self.path_nodes.push(node);
             parent = node;
         }
         parent
+    }
+
+    /// The node of a frame under `parent`, made and defined if new.
+    fn node(
+        &mut self,
+        parent: u32,
+        code: usize,
+        offset: u32,
+        defs: &mut Vec<Record>,
+        describe: fn(usize) -> shim::CodeInfo,
+    ) -> u32 {
+        let code_id = self.code_id(code, defs, describe);
+        *self
+            .nodes
+            .entry((parent, code_id, offset))
+            .or_insert_with(|| {
+                let id = new_node_id();
+                defs.push(Record::Frame(FrameDef {
+                    id,
+                    parent,
+                    code: code_id,
+                    offset,
+                }));
+                id
+            })
     }
 
     fn code_id(

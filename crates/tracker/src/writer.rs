@@ -5,27 +5,32 @@
 use std::fs::File;
 use std::io::{self, BufWriter};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
 use memsleuth_format::writer::CaptureWriter;
 use memsleuth_format::{AllocKind, Domain, Record};
 
-use crate::buffer::{self, Event, EventKind, SharedBuffer};
+use crate::buffer::{self, Event, EventKind, Lane, Producer};
 use crate::{recorder, sys};
 
 /// A chunk is written once it holds this much, or after `MAX_CHUNK_AGE`:
 /// big enough to compress well, small enough that a kill loses little.
 const CHUNK_TARGET_BYTES: usize = 1 << 20;
 const MAX_CHUNK_AGE: Duration = Duration::from_millis(100);
+/// The longest the writer waits for a numbered event to be published.
+const STRAGGLER_WAIT: Duration = Duration::from_secs(1);
 
 static WRITER_THREAD: Mutex<Option<Thread>> = Mutex::new(None);
-static FALLBACK: OnceLock<Arc<SharedBuffer>> = OnceLock::new();
+/// The lane for events no thread state can take (see `recorder::with_thread`).
+/// Several threads may use it, so its producer side sits behind a mutex.
+static FALLBACK: Mutex<Option<Producer>> = Mutex::new(None);
 
-/// The buffer for events no thread state can take (see `recorder::with_thread`).
-pub(crate) fn fallback_buffer() -> &'static SharedBuffer {
-    FALLBACK.get_or_init(|| SharedBuffer::new(Vec::new()))
+pub(crate) fn push_fallback(event: Event) {
+    if let Some(p) = FALLBACK.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+        p.push(&mut Vec::new(), event);
+    }
 }
 
 /// Asks the writer to drain now rather than at its next tick.
@@ -70,11 +75,12 @@ pub(crate) fn spawn(
     interval: Duration,
 ) -> io::Result<WriterHandle> {
     let stop = Arc::new(AtomicBool::new(false));
-    buffer::register(Arc::clone(
-        FALLBACK.get_or_init(|| SharedBuffer::new(Vec::new())),
-    ));
+    let (lane, producer) = Lane::new(Vec::new());
+    buffer::register(lane);
+    *FALLBACK.lock().unwrap_or_else(|p| p.into_inner()) = Some(producer);
     let state = WriterLoop {
         out,
+        next: buffer::next_seq(),
         interval,
         start: Instant::now(),
         stop: Arc::clone(&stop),
@@ -89,6 +95,8 @@ pub(crate) fn spawn(
 
 struct WriterLoop {
     out: CaptureWriter<BufWriter<File>>,
+    /// Every event numbered below this has been collected.
+    next: u64,
     interval: Duration,
     start: Instant,
     stop: Arc<AtomicBool>,
@@ -105,11 +113,9 @@ impl WriterLoop {
         loop {
             let stopping = self.stop.load(Ordering::Acquire);
             let tick = Instant::now();
-            let bound = buffer::next_unassigned_seq();
+            let bound = buffer::next_seq();
             let time_ns = self.start.elapsed().as_nanos() as u64;
-            for b in buffer::live_buffers() {
-                b.take_before(bound, &mut defs, &mut events);
-            }
+            self.collect(bound, &mut defs, &mut events);
             if failure.is_none() {
                 events.sort_by_key(|e| e.seq);
                 let sample = Record::Sample {
@@ -135,6 +141,29 @@ impl WriterLoop {
                 thread::park_timeout(rest);
             }
         }
+    }
+
+    /// Gathers every definition, and every event numbered from `self.next`
+    /// up to `bound`. Numbers are dense (see `buffer`), so it knows how many
+    /// events to expect and waits for the few a thread may be publishing
+    /// right now. Lanes are listed after `bound` is read, so a thread's lane
+    /// is always registered before any of its events can fall below it.
+    fn collect(&mut self, bound: u64, defs: &mut Vec<Record>, events: &mut Vec<Event>) {
+        let mut missing = bound.saturating_sub(self.next);
+        let deadline = Instant::now() + STRAGGLER_WAIT;
+        loop {
+            for lane in buffer::live_lanes() {
+                missing = missing.saturating_sub(lane.take_before(bound, defs, events));
+            }
+            // A thread holds a number unpublished for a few instructions at
+            // most; the deadline only guards against a bug stalling the
+            // program through the writer.
+            if missing == 0 || Instant::now() > deadline {
+                break;
+            }
+            thread::yield_now();
+        }
+        self.next = bound;
     }
 
     /// Appends one drained batch and its timeline sample; on the last batch
