@@ -1,25 +1,66 @@
-//! The byte encoding of records inside a chunk: a tag byte, then LEB128
-//! varints. Addresses, stacks and times are zigzag deltas against the previous
-//! record of the same chunk, which is what makes captures small: consecutive
-//! allocations tend to sit near each other and come from the same stack.
+//! The byte encoding of records inside a chunk: a head byte, then LEB128
+//! varints.
+//!
+//! The head byte holds the tag in bits 0-2 and, for events, the allocator
+//! domain in bits 3-4 and a 3-bit field in bits 5-7 (the calloc flag for an
+//! allocation, an address slot for a free or realloc). Addresses, stacks and
+//! times are deltas against running values of the same chunk, chosen so that
+//! the common cases cost one byte:
+//! - an allocation's address is coded against the last allocation of the
+//!   same 16-byte size class: pymalloc hands out a pool's blocks in order, so
+//!   that delta is usually one block, even when several classes interleave;
+//! - a freed address is coded against the last free in the same slot, the
+//!   slot being the address's 4 KiB page modulo 8: frees cluster by page;
+//! - address deltas that are multiples of 16 (all of them, for 16-byte
+//!   aligned allocators) are stored divided by 16.
 
 use crate::records::{AllocKind, CodeDef, Domain, FrameDef, LineTableFormat, Record, ThreadDef};
 
-const TAG_CODE: u8 = 1;
-const TAG_FRAME: u8 = 2;
-const TAG_THREAD: u8 = 3;
-const TAG_ALLOC: u8 = 4;
-const TAG_FREE: u8 = 5;
-const TAG_REALLOC: u8 = 6;
-const TAG_SAMPLE: u8 = 7;
-const TAG_END: u8 = 8;
+const TAG_CODE: u8 = 0;
+const TAG_FRAME: u8 = 1;
+const TAG_THREAD: u8 = 2;
+const TAG_ALLOC: u8 = 3;
+const TAG_FREE: u8 = 4;
+const TAG_REALLOC: u8 = 5;
+const TAG_SAMPLE: u8 = 6;
+const TAG_END: u8 = 7;
+
+/// Size classes for allocation addresses: 16-byte steps up to 512 bytes
+/// (pymalloc's small requests), and one class for everything larger.
+const SIZE_CLASSES: usize = 34;
+/// Slots for freed addresses.
+const FREE_SLOTS: usize = 8;
+
+fn size_class(size: u64) -> usize {
+    size.div_ceil(16).min(SIZE_CLASSES as u64 - 1) as usize
+}
+
+fn free_slot(addr: u64) -> usize {
+    ((addr >> 12) as usize) % FREE_SLOTS
+}
+
+fn head(tag: u8, domain: Domain, field: u8) -> u8 {
+    tag | (domain as u8) << 3 | field << 5
+}
 
 /// The running values deltas are taken against; reset at every chunk.
-#[derive(Default, Clone)]
+#[derive(Clone)]
 pub(crate) struct DeltaState {
-    addr: u64,
+    alloc_addr: [u64; SIZE_CLASSES],
+    free_addr: [u64; FREE_SLOTS],
     stack: u32,
     time_ns: u64,
+}
+
+impl Default for DeltaState {
+    fn default() -> Self {
+        DeltaState {
+            alloc_addr: [0; SIZE_CLASSES],
+            free_addr: [0; FREE_SLOTS],
+            stack: 0,
+            time_ns: 0,
+        }
+    }
 }
 
 fn zigzag(v: i64) -> u64 {
@@ -43,10 +84,29 @@ fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(b);
 }
 
+/// Codes `to - from`: a multiple of 16 as `zigzag(delta / 16) << 1`, any
+/// other delta as the varint 1 followed by `zigzag(delta)`.
+fn put_addr_delta(out: &mut Vec<u8>, from: u64, to: u64) {
+    let delta = to.wrapping_sub(from) as i64;
+    if delta & 15 == 0 {
+        put_varint(out, zigzag(delta >> 4) << 1);
+    } else {
+        put_varint(out, 1);
+        put_varint(out, zigzag(delta));
+    }
+}
+
 impl DeltaState {
-    fn put_addr(&mut self, out: &mut Vec<u8>, addr: u64) {
-        put_varint(out, zigzag(addr.wrapping_sub(self.addr) as i64));
-        self.addr = addr;
+    fn put_alloc_addr(&mut self, out: &mut Vec<u8>, size: u64, addr: u64) {
+        let class = size_class(size);
+        put_addr_delta(out, self.alloc_addr[class], addr);
+        self.alloc_addr[class] = addr;
+    }
+
+    fn put_free_addr(&mut self, out: &mut Vec<u8>, addr: u64) {
+        let slot = free_slot(addr);
+        put_addr_delta(out, self.free_addr[slot], addr);
+        self.free_addr[slot] = addr;
     }
 
     fn put_stack(&mut self, out: &mut Vec<u8>, stack: u32) {
@@ -91,16 +151,14 @@ impl DeltaState {
                 size,
                 stack,
             } => {
-                out.push(TAG_ALLOC);
-                out.push(*domain as u8 | (*kind as u8) << 4);
-                self.put_addr(out, *addr);
+                out.push(head(TAG_ALLOC, *domain, *kind as u8));
                 put_varint(out, *size);
+                self.put_alloc_addr(out, *size, *addr);
                 self.put_stack(out, *stack);
             }
             Record::Free { domain, addr } => {
-                out.push(TAG_FREE);
-                out.push(*domain as u8);
-                self.put_addr(out, *addr);
+                out.push(head(TAG_FREE, *domain, free_slot(*addr) as u8));
+                self.put_free_addr(out, *addr);
             }
             Record::Realloc {
                 domain,
@@ -109,13 +167,10 @@ impl DeltaState {
                 size,
                 stack,
             } => {
-                out.push(TAG_REALLOC);
-                out.push(*domain as u8);
-                // The old address is coded against the running address, and the new one
-                // against the old: a realloc in place costs a single zero byte.
-                self.put_addr(out, *old_addr);
-                self.put_addr(out, *addr);
+                out.push(head(TAG_REALLOC, *domain, free_slot(*old_addr) as u8));
+                self.put_free_addr(out, *old_addr);
                 put_varint(out, *size);
+                self.put_alloc_addr(out, *size, *addr);
                 self.put_stack(out, *stack);
             }
             Record::Sample { time_ns, rss_bytes } => {
@@ -204,17 +259,40 @@ impl<'a> Decoder<'a> {
         Ok(String::from_utf8_lossy(self.bytes()?).into_owned())
     }
 
-    fn domain(&mut self, b: u8) -> Result<Domain, DecodeError> {
-        match Domain::from_u8(b & 0x0f) {
+    fn domain(&self, head: u8) -> Result<Domain, DecodeError> {
+        match Domain::from_u8((head >> 3) & 3) {
             Some(d) => Ok(d),
             None => self.err("unknown allocator domain"),
         }
     }
 
-    fn addr(&mut self) -> Result<u64, DecodeError> {
-        let delta = unzigzag(self.varint()?);
-        self.state.addr = self.state.addr.wrapping_add(delta as u64);
-        Ok(self.state.addr)
+    fn addr_delta(&mut self, from: u64) -> Result<u64, DecodeError> {
+        let v = self.varint()?;
+        let delta = if v == 1 {
+            unzigzag(self.varint()?)
+        } else if v & 1 == 0 {
+            unzigzag(v >> 1).wrapping_mul(16)
+        } else {
+            return self.err("an address delta has an unknown form");
+        };
+        Ok(from.wrapping_add(delta as u64))
+    }
+
+    fn alloc_addr(&mut self, size: u64) -> Result<u64, DecodeError> {
+        let class = size_class(size);
+        let addr = self.addr_delta(self.state.alloc_addr[class])?;
+        self.state.alloc_addr[class] = addr;
+        Ok(addr)
+    }
+
+    fn free_addr(&mut self, slot: u8) -> Result<u64, DecodeError> {
+        let slot = usize::from(slot);
+        let addr = self.addr_delta(self.state.free_addr[slot])?;
+        if free_slot(addr) != slot {
+            return self.err("a freed address is not in the slot its record names");
+        }
+        self.state.free_addr[slot] = addr;
+        Ok(addr)
     }
 
     fn stack(&mut self) -> Result<u32, DecodeError> {
@@ -235,8 +313,12 @@ impl<'a> Decoder<'a> {
         if self.pos >= self.buf.len() {
             return Ok(None);
         }
-        let tag = self.byte()?;
-        let record = match tag {
+        let head = self.byte()?;
+        let field = head >> 5;
+        let record = match head & 7 {
+            TAG_CODE | TAG_FRAME | TAG_THREAD | TAG_SAMPLE | TAG_END if head > 7 => {
+                return self.err("a definition record has event bits set");
+            }
             TAG_CODE => {
                 let id = self.u32()?;
                 let filename = self.string()?;
@@ -268,13 +350,12 @@ impl<'a> Decoder<'a> {
                 is_main: self.byte()? != 0,
             }),
             TAG_ALLOC => {
-                let b = self.byte()?;
-                let domain = self.domain(b)?;
-                let Some(kind) = AllocKind::from_u8(b >> 4) else {
+                let domain = self.domain(head)?;
+                let Some(kind) = AllocKind::from_u8(field) else {
                     return self.err("unknown allocation kind");
                 };
-                let addr = self.addr()?;
                 let size = self.varint()?;
+                let addr = self.alloc_addr(size)?;
                 let stack = self.stack()?;
                 Record::Alloc {
                     domain,
@@ -285,19 +366,17 @@ impl<'a> Decoder<'a> {
                 }
             }
             TAG_FREE => {
-                let b = self.byte()?;
-                let domain = self.domain(b)?;
+                let domain = self.domain(head)?;
                 Record::Free {
                     domain,
-                    addr: self.addr()?,
+                    addr: self.free_addr(field)?,
                 }
             }
             TAG_REALLOC => {
-                let b = self.byte()?;
-                let domain = self.domain(b)?;
-                let old_addr = self.addr()?;
-                let addr = self.addr()?;
+                let domain = self.domain(head)?;
+                let old_addr = self.free_addr(field)?;
                 let size = self.varint()?;
+                let addr = self.alloc_addr(size)?;
                 let stack = self.stack()?;
                 Record::Realloc {
                     domain,
@@ -311,10 +390,9 @@ impl<'a> Decoder<'a> {
                 time_ns: self.time()?,
                 rss_bytes: self.varint()?,
             },
-            TAG_END => Record::End {
+            _ => Record::End {
                 time_ns: self.time()?,
             },
-            _ => return self.err(&format!("unknown record tag {tag}")),
         };
         Ok(Some(record))
     }
