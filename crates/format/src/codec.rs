@@ -317,7 +317,9 @@ impl<'a> Decoder<'a> {
         let field = head >> 5;
         let record = match head & 7 {
             TAG_CODE | TAG_FRAME | TAG_THREAD | TAG_SAMPLE | TAG_END if head > 7 => {
-                return self.err("a definition record has event bits set");
+                return self.err(
+                    "a record other than an allocation event has bits 3-7 of its head byte set",
+                );
             }
             TAG_CODE => {
                 let id = self.u32()?;
@@ -407,6 +409,83 @@ mod tests {
         for v in [0i64, 1, -1, i64::MAX, i64::MIN, 12345, -98765] {
             assert_eq!(unzigzag(zigzag(v)), v);
         }
+    }
+
+    fn decode_all(buf: &[u8]) -> Result<Vec<Record>, DecodeError> {
+        let mut d = Decoder::new(buf);
+        let mut out = Vec::new();
+        while let Some(r) = d.next_record()? {
+            out.push(r);
+        }
+        Ok(out)
+    }
+
+    fn encode_all(records: &[Record]) -> Vec<u8> {
+        let mut state = DeltaState::default();
+        let mut out = Vec::new();
+        for r in records {
+            state.encode(&mut out, r);
+        }
+        out
+    }
+
+    fn alloc(addr: u64, size: u64) -> Record {
+        Record::Alloc {
+            domain: Domain::Object,
+            kind: AllocKind::Malloc,
+            addr,
+            size,
+            stack: 1,
+        }
+    }
+
+    #[test]
+    fn pool_order_allocations_cost_one_address_byte_even_when_classes_interleave() {
+        // Two size classes, each advancing through its own pool.
+        let mut records = vec![alloc(0x10_0000, 48), alloc(0x20_0000, 32)];
+        for i in 1..10u64 {
+            records.push(alloc(0x10_0000 + 48 * i, 48));
+            records.push(alloc(0x20_0000 + 32 * i, 32));
+        }
+        let bytes = encode_all(&records);
+        let steady = encode_all(&records[..2]).len();
+        // head, size, address, stack: four bytes per steady-state record.
+        assert_eq!(bytes.len() - steady, 18 * 4);
+        assert_eq!(decode_all(&bytes).unwrap(), records);
+    }
+
+    #[test]
+    fn unaligned_addresses_use_the_escaped_form_and_round_trip() {
+        let records = vec![
+            alloc(0x1003, 10),
+            Record::Free {
+                domain: Domain::Raw,
+                addr: 0x1003,
+            },
+        ];
+        let bytes = encode_all(&records);
+        // head, size, then the escape 1 and the full delta.
+        assert_eq!(&bytes[..3], &[TAG_ALLOC | 2 << 3, 10, 1]);
+        assert_eq!(decode_all(&bytes).unwrap(), records);
+    }
+
+    #[test]
+    fn an_odd_address_form_other_than_the_escape_is_rejected() {
+        let bytes = [TAG_FREE, 3];
+        assert!(decode_all(&bytes).unwrap_err().1.contains("unknown form"));
+    }
+
+    #[test]
+    fn a_free_outside_the_slot_its_head_names_is_rejected() {
+        // Slot 1 in the head, but a delta of 0 from 0 decodes to address 0 (slot 0).
+        let bytes = [TAG_FREE | 1 << 5, 0];
+        assert!(decode_all(&bytes).unwrap_err().1.contains("slot"));
+    }
+
+    #[test]
+    fn event_bits_on_other_records_are_rejected() {
+        let bytes = [TAG_SAMPLE | 1 << 3, 0, 0];
+        assert!(decode_all(&bytes).unwrap_err().1.contains("bits 3-7"));
     }
 
     #[test]
