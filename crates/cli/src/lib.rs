@@ -36,11 +36,20 @@ pub fn main_with_args(args: Vec<String>, python: &Path) -> i32 {
     };
     match result {
         Ok(code) => code,
+        // A reader that stopped early (`memsleuth stacks … | head`) got what
+        // it wanted: that is not an error.
+        Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
             eprintln!("memsleuth: error: {}", one_line(&e));
             EXIT_BAD_INPUT
         }
     }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<std::io::Error>())
+        .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
 /// Ends the process with `run`'s status instead of returning to the caller.

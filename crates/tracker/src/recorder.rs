@@ -117,9 +117,9 @@ fn wait_for_writer(lane: &Lane) {
     }
 }
 
-/// Runs `f` on this thread's state, creating it on first use. Falls back to
-/// the shared buffer for stack-less events when the state is unavailable
-/// (thread-local storage already destroyed during thread exit).
+/// Runs `f` on this thread's state, creating it on first use. Returns `None`
+/// when the state is unavailable (thread-local storage already destroyed
+/// during thread exit): the caller then records into the fallback lane.
 fn with_thread(f: impl FnOnce(&mut ThreadState)) -> Option<()> {
     THREAD
         .try_with(|cell| {
