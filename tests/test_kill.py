@@ -1,4 +1,5 @@
-"""A profiled program killed by SIGKILL (test 9), and captures cut short."""
+"""A profiled program killed by SIGKILL (test 9) or interrupted by Ctrl-C, and
+captures cut short."""
 
 import json
 import os
@@ -6,6 +7,7 @@ import re
 import select
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -157,3 +159,56 @@ def test_capture_with_only_complete_chunks_reads(big_run, tmp_path):
     summary = load_summary(cut)
     assert summary["complete"] is False
     assert summary["lost_bytes"] == 0
+
+
+def interrupt_when_ready(cmd, tmp_path, script, *, whole_group: bool):
+    """Runs ``cmd``, waits for its "ready" line, then sends SIGINT as a
+    terminal's Ctrl-C does: to every process of the job. Returns the exit
+    status and stderr."""
+    proc = subprocess.Popen(
+        [str(c) for c in cmd], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        assert read_line(proc.stdout, time.monotonic() + READY_DEADLINE_S) == b"ready\n"
+        targets = [proc.pid]
+        if whole_group:
+            targets += profiled_children(proc.pid, str(script))
+            assert len(targets) == 2, f"expected memsleuth and its program, found {targets}"
+        for pid in targets:
+            os.kill(pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return proc.returncode, err.decode("utf-8", "replace")
+
+
+def traceback_part(stderr: str) -> list:
+    """The traceback's lines, up to its final KeyboardInterrupt line."""
+    lines = stderr.splitlines()
+    end = lines.index("KeyboardInterrupt")
+    start = lines.index("Traceback (most recent call last):")
+    return lines[start : end + 1]
+
+
+def test_ctrl_c_interrupts_the_program_as_under_python(tmp_path):
+    script = scenario("interrupted.py")
+    capture = tmp_path / "interrupted.msl"
+    plain_status, plain_err = interrupt_when_ready(
+        [sys.executable, script], tmp_path, script, whole_group=False
+    )
+    status, err = interrupt_when_ready(
+        memsleuth_cmd("run", "-o", capture, script), tmp_path, script, whole_group=True
+    )
+    # Python dies of the SIGINT it could not handle; memsleuth does the same.
+    assert plain_status == -signal.SIGINT, plain_err
+    assert status == -signal.SIGINT, err
+    assert traceback_part(err) == traceback_part(plain_err)
+    assert f"line {marker_line(script, 'sleep')}, in <module>" in err
+    assert "memsleuth: the program was killed by signal 2 (SIGINT)" in err.splitlines()
+    # The runner closed the capture on its way out, so it is complete.
+    summary = load_summary(capture, cwd=tmp_path)
+    assert summary["complete"] is True
+    held = single_site_at(summary["leak_sites"], script, marker_line(script, "held"), "leak sites")
+    assert_bytes_about(held, 3 * MiB)
