@@ -34,6 +34,11 @@ pub fn main_with_args(args: Vec<String>, python: &Path) -> i32 {
         args::Command::Table(t) => commands::table(&t),
         args::Command::Stacks(s) => commands::stacks(&s),
     };
+    exit_status(result)
+}
+
+/// The exit status of a command's result, printing its error if it failed.
+fn exit_status(result: anyhow::Result<i32>) -> i32 {
     match result {
         Ok(code) => code,
         // A reader that stopped early (`memsleuth stacks … | head`) got what
@@ -59,19 +64,13 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 /// control returned to it, printing a traceback the user did not cause.
 fn exit_after(result: anyhow::Result<i32>) -> ! {
     use std::io::Write;
-    let code = match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("memsleuth: error: {}", one_line(&e));
-            EXIT_BAD_INPUT
-        }
-    };
+    let code = exit_status(result);
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
     std::process::exit(code)
 }
 
 /// An error and its causes as one sentence: `context: cause: cause`.
-fn one_line(e: &anyhow::Error) -> String {
+pub(crate) fn one_line(e: &anyhow::Error) -> String {
     format!("{e:#}").replace('\n', " ")
 }

@@ -177,7 +177,7 @@ fn finish(args: &RunArgs, capture: &Path, status: ExitStatus) -> Result<i32> {
                     )
                 );
             }
-            Err(e) => eprintln!("memsleuth: error: {}", format!("{e:#}").replace('\n', " ")),
+            Err(e) => eprintln!("memsleuth: error: {}", crate::one_line(&e)),
         }
     }
     if let Some(sig) = killed_by {
