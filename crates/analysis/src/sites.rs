@@ -32,6 +32,16 @@ impl Measure {
             Measure::Count => "count",
         }
     }
+
+    /// What this measure ranks by: the number of allocations for `Count`,
+    /// bytes for every other measure.
+    pub fn ranked_value(self, bytes: u64, count: u64) -> u64 {
+        if self == Measure::Count {
+            count
+        } else {
+            bytes
+        }
+    }
 }
 
 /// What makes two allocations the same site.
@@ -104,7 +114,7 @@ fn table(profile: &Profile, measure: Measure) -> &FxHashMap<u32, StackStats> {
 }
 
 struct Acc {
-    leaf: Frame,
+    /// Innermost frame first: `stack[0]` is the site's own frame.
     stack: Vec<Frame>,
     stats: StackStats,
     threads: BTreeSet<u64>,
@@ -117,7 +127,6 @@ pub fn sites(profile: &Profile, measure: Measure, grouping: Grouping) -> Vec<Sit
     for (&stack, stats) in table(profile, measure) {
         let (frames, thread) = profile.symbols.resolve(stack);
         let acc = groups.entry(key(&frames, grouping)).or_insert_with(|| Acc {
-            leaf: frames[0].clone(),
             stack: frames.clone(),
             stats: StackStats::default(),
             threads: BTreeSet::new(),
@@ -126,20 +135,14 @@ pub fn sites(profile: &Profile, measure: Measure, grouping: Grouping) -> Vec<Sit
         acc.stats.count += stats.count;
         acc.threads.extend(thread);
     }
-    let value = |s: &StackStats| {
-        if measure == Measure::Count {
-            s.count
-        } else {
-            s.bytes
-        }
-    };
+    let value = |s: &StackStats| measure.ranked_value(s.bytes, s.count);
     let total: u64 = groups.values().map(|a| value(&a.stats)).sum();
     let mut out: Vec<Site> = groups
         .into_values()
         .map(|a| Site {
-            file: a.leaf.file.clone(),
-            line: matches!(grouping, Grouping::Stack | Grouping::Line).then_some(a.leaf.line),
-            function: (grouping != Grouping::File).then(|| a.leaf.function.clone()),
+            file: a.stack[0].file.clone(),
+            line: matches!(grouping, Grouping::Stack | Grouping::Line).then_some(a.stack[0].line),
+            function: (grouping != Grouping::File).then(|| a.stack[0].function.clone()),
             bytes: a.stats.bytes,
             count: a.stats.count,
             share: if total == 0 {
@@ -151,20 +154,13 @@ pub fn sites(profile: &Profile, measure: Measure, grouping: Grouping) -> Vec<Sit
             stack: (grouping == Grouping::Stack).then_some(a.stack),
         })
         .collect();
+    let ranked = |site: &Site| measure.ranked_value(site.bytes, site.count);
     out.sort_by(|a, b| {
-        value_of(b, measure)
-            .cmp(&value_of(a, measure))
+        ranked(b)
+            .cmp(&ranked(a))
             .then_with(|| (&a.file, a.line, &a.function).cmp(&(&b.file, b.line, &b.function)))
     });
     out
-}
-
-fn value_of(site: &Site, measure: Measure) -> u64 {
-    if measure == Measure::Count {
-        site.count
-    } else {
-        site.bytes
-    }
 }
 
 /// Collapsed stacks (`outer;...;inner BYTES`) for flamegraph tools: bytes
@@ -179,11 +175,7 @@ pub fn collapsed_stacks(profile: &Profile, measure: Measure) -> Vec<(String, u64
             .map(|f| f.label().replace(';', ":"))
             .collect::<Vec<_>>()
             .join(";");
-        *merged.entry(line).or_default() += if measure == Measure::Count {
-            stats.count
-        } else {
-            stats.bytes
-        };
+        *merged.entry(line).or_default() += measure.ranked_value(stats.bytes, stats.count);
     }
     let mut out: Vec<(String, u64)> = merged.into_iter().filter(|(_, v)| *v > 0).collect();
     out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));

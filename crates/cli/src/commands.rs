@@ -1,6 +1,7 @@
 //! The commands that read a capture: summary, table, stacks.
 
 use std::io::Write;
+use std::path::Path;
 
 use anyhow::Result;
 use memsleuth_analysis::{Grouping, Measure, Profile};
@@ -32,10 +33,16 @@ fn warn_if_incomplete(profile: &Profile, capture: &str) {
     }
 }
 
+/// Analyses a capture for a reading command, warning if part of it was lost.
+fn read(capture: &Path) -> Result<Profile> {
+    let profile = load::analyze(capture)?;
+    warn_if_incomplete(&profile, &capture.display().to_string());
+    Ok(profile)
+}
+
 pub fn summary(args: &SummaryArgs) -> Result<i32> {
-    let profile = load::analyze(&args.capture)?;
+    let profile = read(&args.capture)?;
     let name = args.capture.display().to_string();
-    warn_if_incomplete(&profile, &name);
     if args.json {
         print_json(&memsleuth_report::summary_json(&profile, &name, args.limit))?;
     } else {
@@ -48,8 +55,7 @@ pub fn summary(args: &SummaryArgs) -> Result<i32> {
 }
 
 pub fn table(args: &TableArgs) -> Result<i32> {
-    let profile = load::analyze(&args.capture)?;
-    warn_if_incomplete(&profile, &args.capture.display().to_string());
+    let profile = read(&args.capture)?;
     let (measure, grouping): (Measure, Grouping) = (args.by.into(), args.group.into());
     let mut rows = memsleuth_analysis::sites(&profile, measure, grouping);
     if args.limit > 0 {
@@ -67,8 +73,7 @@ pub fn table(args: &TableArgs) -> Result<i32> {
 }
 
 pub fn stacks(args: &StacksArgs) -> Result<i32> {
-    let profile = load::analyze(&args.capture)?;
-    warn_if_incomplete(&profile, &args.capture.display().to_string());
+    let profile = read(&args.capture)?;
     let measure = match args.at {
         AtArg::Peak => Measure::Peak,
         AtArg::Leaks => Measure::Leaks,
