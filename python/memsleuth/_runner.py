@@ -25,9 +25,6 @@ from typing import NoReturn
 
 from memsleuth import __version__, _native
 
-# What the parent passes as `python -c BOOT ...`; keep in sync with the CLI.
-BOOT = "from memsleuth._runner import main; main()"
-
 
 @dataclass
 class Target:
