@@ -14,6 +14,10 @@ Conventions:
   ``summary``/``table()``/``stacks()`` call the reporting commands.
 - Sites and frames are compared as plain dicts / tuples so that assertion
   failures show the whole object.
+- Native memory: ``mstest_lib`` (session fixture) builds the C test library
+  from ``tests/native``, whose lines carry ``// @name`` markers
+  (:func:`c_marker_line`); ``line_layers`` and ``layer_totals`` read the
+  per-layer numbers of a table row and of a summary.
 """
 
 from __future__ import annotations
@@ -223,22 +227,34 @@ STACK_LINE_RE = re.compile(r"^(?P<stack>\S.*) (?P<bytes>\d+)$")
 FRAME_RE = re.compile(r"^(?P<function>.+) \((?P<file>.+):(?P<line>\d+)\)$")
 
 
-def parse_stacks(text: str) -> list:
-    """Collapsed stacks -> list of (frames outermost first, bytes); each frame
-    is a (function, file, line) tuple. Asserts every line is well formed."""
+LAYERS = ("python-raw", "python-mem", "python-object", "native-heap", "mmap")
+
+
+def parse_stacks_with_layers(text: str) -> list:
+    """Collapsed stacks -> list of (frames outermost first, layer, bytes); each
+    frame is a (function, file, line) tuple, and every line ends with its
+    layer as a `[layer]` pseudo-frame. Asserts every line is well formed."""
     parsed = []
     for raw in text.splitlines():
         if not raw.strip():
             continue
         m = STACK_LINE_RE.match(raw)
         assert m, f"malformed collapsed-stack line: {raw!r}"
+        *parts, layer = m.group("stack").split(";")
+        assert layer.startswith("[") and layer[1:-1] in LAYERS, f"no layer at the end of {raw!r}"
         frames = []
-        for part in m.group("stack").split(";"):
+        for part in parts:
             fm = FRAME_RE.match(part)
             assert fm, f"malformed frame {part!r} in line {raw!r}"
             frames.append((fm.group("function"), fm.group("file"), int(fm.group("line"))))
-        parsed.append((frames, int(m.group("bytes"))))
+        parsed.append((frames, layer[1:-1], int(m.group("bytes"))))
     return parsed
+
+
+def parse_stacks(text: str) -> list:
+    """Collapsed stacks -> list of (frames outermost first, bytes), one entry
+    per line (a stack with memory in two layers has two lines)."""
+    return [(frames, n) for frames, _, n in parse_stacks_with_layers(text)]
 
 
 def load_stacks(capture, at: str) -> list:
@@ -300,6 +316,10 @@ class Capture:
     def stacks(self, at: str) -> list:
         return load_stacks(self.path, at)
 
+    def layered_stacks(self, at: str) -> list:
+        """Collapsed stacks with their layers; see parse_stacks_with_layers."""
+        return load_layered_stacks(self.path, at)
+
     @property
     def stdout_json(self):
         return json.loads(self.result.out)
@@ -324,20 +344,22 @@ def memsleuth_installed():
 
 @pytest.fixture(scope="session")
 def profile(tmp_path_factory):
-    """profile(scenario_name, *args, stdin=None) -> Capture, cached per session.
+    """profile(scenario_name, *args, stdin=None, options=()) -> Capture, cached
+    per session.
 
-    Runs ``memsleuth run --quiet -o CAPTURE scenario args`` in a fresh directory
-    and asserts the program exited 0."""
+    Runs ``memsleuth run --quiet OPTIONS -o CAPTURE scenario args`` in a fresh
+    directory and asserts the program exited 0. ``options`` are extra
+    ``memsleuth run`` flags, e.g. ``("--native",)``; none by default."""
     cache: dict = {}
 
-    def _profile(name: str, *args, stdin: bytes | None = None) -> Capture:
-        key = (name, args, stdin)
+    def _profile(name: str, *args, stdin: bytes | None = None, options: tuple = ()) -> Capture:
+        key = (name, args, stdin, tuple(options))
         if key not in cache:
             script = scenario(name)
             workdir = tmp_path_factory.mktemp(Path(name).stem)
             capture = workdir / f"{Path(name).stem}.msl"
             result = run_memsleuth(
-                "run", "--quiet", "-o", capture, script, *args, cwd=workdir, stdin=stdin
+                "run", "--quiet", *options, "-o", capture, script, *args, cwd=workdir, stdin=stdin
             )
             assert result.returncode == 0, result.describe()
             assert capture.is_file(), f"no capture written at {capture}\n{result.describe()}"
@@ -437,3 +459,88 @@ def assert_same_bytes(actual: bytes, expected: bytes, what: str) -> None:
         f"first difference at byte {n}:\n  memsleuth: {actual[max(0, n - 80) : n + 80]!r}\n"
         f"  python:    {expected[max(0, n - 80) : n + 80]!r}"
     )
+
+
+# --------------------------------------------------------------------------
+# Native memory: layers, C markers, a test library built by the suite
+# --------------------------------------------------------------------------
+
+NATIVE_DIR = TESTS_DIR / "native"
+
+# Every layer memsleuth reports, and whether it counts towards peak/leak
+# totals: pymalloc's arenas hold objects already counted in python-object and
+# python-mem, so they are shown but not added.
+LAYERS_IN_TOTAL = {
+    "python-object": True,
+    "python-mem": True,
+    "python-raw": True,
+    "native-heap": True,
+    "mmap": True,
+    "pymalloc-arena": False,
+}
+
+C_MARKER_RE = re.compile(r"//\s*@([A-Za-z0-9_]+)\s*$")
+
+
+def c_marker_line(path, name: str) -> int:
+    """The 1-based line carrying ``// @name`` in a C source (exactly one)."""
+    found = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, text in enumerate(f, start=1):
+            m = C_MARKER_RE.search(text)
+            if m and m.group(1) == name:
+                found.append(lineno)
+    assert len(found) == 1, f"expected one marker // @{name} in {path}, found lines {found}"
+    return found[0]
+
+
+def build_shared_library(source, out_dir, name: str) -> Path:
+    """Compiles one C source into ``out_dir/name`` with debug info and no
+    optimisation, so that native frames and their lines are the source's."""
+    out = Path(out_dir) / name
+    cmd = ["cc", "-shared", "-fPIC", "-g", "-O0", "-pthread", "-o", out, source]
+    result = run_process(cmd, cwd=out_dir)
+    assert result.returncode == 0 and out.is_file(), result.describe()
+    return out
+
+
+@pytest.fixture(scope="session")
+def mstest_lib(tmp_path_factory) -> Path:
+    """tests/native/mstest.c built as libmstest.so in a fresh directory."""
+    out_dir = tmp_path_factory.mktemp("native_lib")
+    return build_shared_library(NATIVE_DIR / "mstest.c", out_dir, "libmstest.so")
+
+
+def layer_totals(summary: dict) -> dict:
+    """summary["layers"] as {layer name: that layer's object}; asserts that no
+    layer is listed twice."""
+    names = [l["layer"] for l in summary["layers"]]
+    assert len(names) == len(set(names)), f"a layer is listed twice: {names}"
+    return {l["layer"]: l for l in summary["layers"]}
+
+
+def in_total_layers(layers: dict) -> dict:
+    """{layer: value} without the layers that are not part of the totals."""
+    return {k: v for k, v in layers.items() if LAYERS_IN_TOTAL.get(k, True)}
+
+
+def rows_at(rows: list, file, line: int) -> list:
+    """Sites or table rows whose own frame is at file:line."""
+    return [r for r in rows if r["file"] == str(file) and r["line"] == line]
+
+
+def line_layers(rows: list, file, line: int) -> dict:
+    """{layer: value} of the one line-grouped row at file:line; {} if there is
+    no such row (nothing of that measure was allocated there)."""
+    found = rows_at(rows, file, line)
+    assert len(found) <= 1, f"several rows at {file}:{line}: {found}"
+    return dict(found[0]["layers"]) if found else {}
+
+
+def load_layered_stacks(capture, at: str) -> list:
+    """``memsleuth stacks CAPTURE --at AT`` as (frames outermost first, layer,
+    bytes) per line; see :func:`parse_stacks_with_layers`."""
+    capture = Path(capture)
+    result = run_memsleuth("stacks", capture, "--at", at, cwd=capture.parent)
+    assert result.returncode == 0, result.describe()
+    return parse_stacks_with_layers(result.out)

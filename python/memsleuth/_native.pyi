@@ -11,11 +11,15 @@ def start_tracking(
     sample_interval_ms: int = 10,
     force: bool = False,
     stack_base: list[CodeType] | None = None,
+    native_memory: bool = True,
+    native_stacks: bool = False,
 ) -> None:
     """Wrap CPython's allocators and start writing a capture at ``path``.
 
     Frames of the ``stack_base`` code objects, and every frame outside them,
     are left out of stacks: they belong to the launcher, not the program.
+    ``native_memory`` also records the C heap and mmap; ``native_stacks``
+    records each allocation's native stack too (and implies ``native_memory``).
     """
 
 def stop_tracking() -> tuple[int, int]:

@@ -40,6 +40,7 @@ class RunnerOptions:
     force: bool
     interval_ms: int
     target: Target
+    native_stacks: bool = False
 
 
 def _fail(message: str) -> NoReturn:
@@ -50,11 +51,13 @@ def _fail(message: str) -> NoReturn:
 def parse_args(argv: list[str]) -> RunnerOptions:
     """Parses the private protocol between the CLI and this runner."""
     capture, prefix, force, interval_ms, kind = None, "memsleuth-", False, 10, "script"
+    native_stacks = False
     i = 0
     while i < len(argv) and argv[i] != "--":
         flag = argv[i]
-        if flag == "--force":
-            force = True
+        if flag in ("--force", "--native"):
+            force = force or flag == "--force"
+            native_stacks = native_stacks or flag == "--native"
             i += 1
             continue
         if i + 1 >= len(argv):
@@ -74,7 +77,8 @@ def parse_args(argv: list[str]) -> RunnerOptions:
     rest = argv[i + 1 :]
     if not rest:
         _fail("the runner needs a target after --")
-    return RunnerOptions(capture, prefix, force, interval_ms, Target(kind, rest[0], rest[1:]))
+    target = Target(kind, rest[0], rest[1:])
+    return RunnerOptions(capture, prefix, force, interval_ms, target, native_stacks)
 
 
 def _fresh_main(file: str | None) -> types.ModuleType:
@@ -210,6 +214,7 @@ def main() -> None:
             options.interval_ms,
             options.force,
             stack_base=[_run.__code__, _stop.__code__, main.__code__],
+            native_stacks=options.native_stacks,
         )
     except _native.TrackerError as e:
         _fail(str(e))

@@ -1,6 +1,7 @@
 //! What memsleuth computes from a capture: the peak and what was live then,
-//! leaks, totals, per-stack allocation statistics, the timeline, and sites
-//! grouped by stack, line, function or file.
+//! leaks, totals by layer, per-stack allocation statistics, the timeline,
+//! sites grouped by stack, line, function or file, and Python stacks merged
+//! with native ones (whose symbols the caller resolves and hands in).
 //!
 //! # Design constraints
 //! - Pure computation over [`memsleuth_format::Record`]s: no I/O (the caller
@@ -13,10 +14,13 @@
 #![forbid(unsafe_code)]
 
 pub mod linetable;
+mod merge;
 mod replay;
 mod sites;
 mod symbols;
 
-pub use replay::{analyze, CompletenessSource, Profile, StackStats, TimelinePoint};
+pub use replay::{
+    analyze, CompletenessSource, LayerTotals, Profile, SiteKey, StackStats, TimelinePoint,
+};
 pub use sites::{collapsed_stacks, sites, Grouping, Measure, Site};
 pub use symbols::{Frame, Symbols};

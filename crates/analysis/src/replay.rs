@@ -7,12 +7,38 @@
 //! the number of times the maximum moves, which on a growing program is every
 //! allocation.
 
+use std::collections::BTreeMap;
+
 use memsleuth_format::reader::Completeness;
-use memsleuth_format::{Metadata, Record, ThreadDef};
+use memsleuth_format::{Domain, Metadata, Record, ThreadDef};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::symbols::Symbols;
+
+/// What allocations are grouped by before symbolization: the Python stack,
+/// the native stack (0 when not recorded) and the layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SiteKey {
+    pub stack: u32,
+    pub native: u32,
+    pub layer: Domain,
+}
+
+/// One layer's part of the totals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct LayerTotals {
+    pub layer: Domain,
+    /// Whether the layer adds up to the tracked total (all but arenas).
+    pub in_total: bool,
+    /// Live in this layer at the moment the tracked total peaked.
+    pub at_peak_bytes: u64,
+    /// The most this layer alone ever held.
+    pub max_bytes: u64,
+    pub leaked_bytes: u64,
+    pub allocated_bytes: u64,
+    pub allocations: u64,
+}
 
 /// Bytes and number of blocks attributed to one stack.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -47,9 +73,11 @@ pub struct Profile {
     pub duration_s: f64,
     pub leaked_bytes: u64,
     pub leak_count: u64,
-    pub peak_by_stack: FxHashMap<u32, StackStats>,
-    pub leaks_by_stack: FxHashMap<u32, StackStats>,
-    pub allocated_by_stack: FxHashMap<u32, StackStats>,
+    pub peak_by_stack: FxHashMap<SiteKey, StackStats>,
+    pub leaks_by_stack: FxHashMap<SiteKey, StackStats>,
+    pub allocated_by_stack: FxHashMap<SiteKey, StackStats>,
+    /// Every layer that holds anything, in [`Domain::ALL`] order.
+    pub layers: Vec<LayerTotals>,
     pub timeline: Vec<TimelinePoint>,
     pub symbols: Symbols,
 }
@@ -63,73 +91,171 @@ impl Profile {
     }
 }
 
+#[derive(Clone, Copy)]
+struct Block {
+    size: u64,
+    key: SiteKey,
+}
+
 /// The blocks live at one moment of the replay.
 #[derive(Default)]
 struct LiveSet {
-    blocks: FxHashMap<u64, (u64, u32)>,
+    /// Heap blocks of the Python layers and the C heap, by address.
+    blocks: FxHashMap<u64, Block>,
+    /// Mappings by start address; they never overlap, but an unmap may
+    /// split one or cover several.
+    maps: BTreeMap<u64, Block>,
+    /// pymalloc arenas, kept apart: they are not part of `bytes`.
+    arenas: FxHashMap<u64, Block>,
+    /// Live bytes of the layers that count in the total.
     bytes: u64,
+    by_layer: [u64; Domain::ALL.len()],
 }
 
 impl LiveSet {
-    /// Applies one event; returns the bytes and stack of a new block, if any.
+    /// Applies one event; returns the bytes and key of a new block, if any.
     /// Frees of blocks allocated before tracking started are ignored.
-    fn apply(&mut self, record: &Record) -> Option<(u64, u32)> {
+    fn apply(&mut self, record: &Record) -> Option<(u64, SiteKey)> {
         match *record {
             Record::Alloc {
-                addr, size, stack, ..
+                domain,
+                addr,
+                size,
+                stack,
+                native,
+                ..
             } => {
-                self.insert(addr, size, stack);
-                Some((size, stack))
+                let key = SiteKey {
+                    stack,
+                    native,
+                    layer: domain,
+                };
+                self.insert(addr, Block { size, key });
+                Some((size, key))
             }
-            Record::Free { addr, .. } => {
-                self.remove(addr);
+            Record::Free { domain, addr } => {
+                self.remove(domain, addr);
                 None
             }
             Record::Realloc {
+                domain,
                 old_addr,
                 addr,
                 size,
                 stack,
-                ..
+                native,
             } => {
                 if old_addr != 0 {
-                    self.remove(old_addr);
+                    self.remove(domain, old_addr);
                 }
-                self.insert(addr, size, stack);
-                Some((size, stack))
+                let key = SiteKey {
+                    stack,
+                    native,
+                    layer: domain,
+                };
+                self.insert(addr, Block { size, key });
+                Some((size, key))
+            }
+            Record::Unmap { addr, size } => {
+                self.unmap(addr, size);
+                None
             }
             _ => None,
         }
     }
 
-    fn insert(&mut self, addr: u64, size: u64, stack: u32) {
-        if let Some((old, _)) = self.blocks.insert(addr, (size, stack)) {
-            // A block allocated twice without a free in between means a free
-            // was lost; trust the newest allocation.
-            self.bytes -= old;
+    fn grow(&mut self, layer: Domain, size: u64) {
+        self.by_layer[layer as usize] += size;
+        if layer.counts_in_total() {
+            self.bytes += size;
         }
-        self.bytes += size;
     }
 
-    fn remove(&mut self, addr: u64) {
-        if let Some((size, _)) = self.blocks.remove(&addr) {
+    fn shrink(&mut self, layer: Domain, size: u64) {
+        self.by_layer[layer as usize] -= size;
+        if layer.counts_in_total() {
             self.bytes -= size;
         }
     }
 
-    fn by_stack(&self) -> FxHashMap<u32, StackStats> {
-        let mut out: FxHashMap<u32, StackStats> = FxHashMap::default();
-        for &(size, stack) in self.blocks.values() {
-            out.entry(stack).or_default().add(size);
+    fn insert(&mut self, addr: u64, block: Block) {
+        let old = match block.key.layer {
+            Domain::Mmap => {
+                // A mapping replaces whatever its range held (MAP_FIXED).
+                self.unmap(addr, block.size);
+                self.maps.insert(addr, block)
+            }
+            Domain::Arena => self.arenas.insert(addr, block),
+            _ => self.blocks.insert(addr, block),
+        };
+        if let Some(old) = old {
+            // A block allocated twice without a free in between means a free
+            // was lost; trust the newest allocation.
+            self.shrink(old.key.layer, old.size);
+        }
+        self.grow(block.key.layer, block.size);
+    }
+
+    fn remove(&mut self, layer: Domain, addr: u64) {
+        let gone = match layer {
+            Domain::Arena => self.arenas.remove(&addr),
+            _ => self.blocks.remove(&addr),
+        };
+        if let Some(block) = gone {
+            self.shrink(block.key.layer, block.size);
+        }
+    }
+
+    /// Ends the mapped bytes in `[addr, addr + size)`, keeping the parts of
+    /// partly covered mappings that lie outside it.
+    fn unmap(&mut self, addr: u64, size: u64) {
+        let end = addr.saturating_add(size);
+        let covered: Vec<(u64, Block)> = self
+            .maps
+            .range(..end)
+            .rev()
+            .take_while(|(&start, b)| start.saturating_add(b.size) > addr)
+            .map(|(&start, &b)| (start, b))
+            .collect();
+        for (start, block) in covered {
+            self.maps.remove(&start);
+            self.shrink(Domain::Mmap, block.size);
+            let block_end = start + block.size;
+            for (piece_start, piece_end) in [(start, addr), (end, block_end)] {
+                if piece_start < piece_end && piece_start >= start && piece_end <= block_end {
+                    let piece = Block {
+                        size: piece_end - piece_start,
+                        key: block.key,
+                    };
+                    self.maps.insert(piece_start, piece);
+                    self.grow(Domain::Mmap, piece.size);
+                }
+            }
+        }
+    }
+
+    fn by_stack(&self) -> FxHashMap<SiteKey, StackStats> {
+        let mut out: FxHashMap<SiteKey, StackStats> = FxHashMap::default();
+        let all = self
+            .blocks
+            .values()
+            .chain(self.maps.values())
+            .chain(self.arenas.values());
+        for b in all {
+            out.entry(b.key).or_default().add(b.size);
         }
         out
+    }
+
+    fn count(&self) -> u64 {
+        (self.blocks.len() + self.maps.len()) as u64
     }
 }
 
 fn is_event(record: &Record) -> bool {
     matches!(
         record,
-        Record::Alloc { .. } | Record::Free { .. } | Record::Realloc { .. }
+        Record::Alloc { .. } | Record::Free { .. } | Record::Realloc { .. } | Record::Unmap { .. }
     )
 }
 
@@ -166,7 +292,8 @@ where
     let (metadata, mut records) = open()?;
     let mut symbols = Symbols::default();
     let mut live = LiveSet::default();
-    let mut allocated_by_stack: FxHashMap<u32, StackStats> = FxHashMap::default();
+    let mut allocated_by_stack: FxHashMap<SiteKey, StackStats> = FxHashMap::default();
+    let mut max_by_layer = [0u64; Domain::ALL.len()];
     let mut timeline = Vec::new();
     let (mut total_allocated_bytes, mut allocation_count) = (0u64, 0u64);
     let (mut peak_bytes, mut event_index, mut end_ns) = (0u64, 0u64, 0u64);
@@ -196,10 +323,15 @@ where
             }
             Record::End { time_ns } => end_ns = end_ns.max(time_ns),
             ref r if is_event(r) => {
-                if let Some((size, stack)) = live.apply(r) {
-                    total_allocated_bytes += size;
-                    allocation_count += 1;
-                    allocated_by_stack.entry(stack).or_default().add(size);
+                if let Some((size, key)) = live.apply(r) {
+                    if key.layer.counts_in_total() {
+                        total_allocated_bytes += size;
+                        allocation_count += 1;
+                    }
+                    allocated_by_stack.entry(key).or_default().add(size);
+                }
+                for (max, now) in max_by_layer.iter_mut().zip(live.by_layer) {
+                    *max = (*max).max(now);
                 }
                 event_index += 1;
                 if live.bytes > peak_bytes {
@@ -216,7 +348,7 @@ where
     }
     let completeness = records.completeness();
     let leaks_by_stack = live.by_stack();
-    let (leaked_bytes, leak_count) = (live.bytes, live.blocks.len() as u64);
+    let (leaked_bytes, leak_count) = (live.bytes, live.count());
     drop(live);
 
     let peak_by_stack = if peak_bytes == 0 {
@@ -224,6 +356,12 @@ where
     } else {
         live_at(&mut open, mark.event_index)?
     };
+    let layers = layer_totals(
+        &peak_by_stack,
+        &leaks_by_stack,
+        &allocated_by_stack,
+        &max_by_layer,
+    );
     Ok(Profile {
         metadata,
         completeness,
@@ -237,13 +375,49 @@ where
         peak_by_stack,
         leaks_by_stack,
         allocated_by_stack,
+        layers,
         timeline,
         symbols,
     })
 }
 
-/// The live blocks by stack just after the `n`-th event (counting from 1).
-fn live_at<S, I, E>(open: &mut S, n: u64) -> Result<FxHashMap<u32, StackStats>, E>
+/// Sums the per-site tables by layer.
+fn layer_totals(
+    peak: &FxHashMap<SiteKey, StackStats>,
+    leaks: &FxHashMap<SiteKey, StackStats>,
+    allocated: &FxHashMap<SiteKey, StackStats>,
+    max_by_layer: &[u64; Domain::ALL.len()],
+) -> Vec<LayerTotals> {
+    let sum = |table: &FxHashMap<SiteKey, StackStats>, layer: Domain| {
+        table.iter().filter(|(k, _)| k.layer == layer).fold(
+            StackStats::default(),
+            |mut acc, (_, s)| {
+                acc.bytes += s.bytes;
+                acc.count += s.count;
+                acc
+            },
+        )
+    };
+    Domain::ALL
+        .iter()
+        .map(|&layer| {
+            let made = sum(allocated, layer);
+            LayerTotals {
+                layer,
+                in_total: layer.counts_in_total(),
+                at_peak_bytes: sum(peak, layer).bytes,
+                max_bytes: max_by_layer[layer as usize],
+                leaked_bytes: sum(leaks, layer).bytes,
+                allocated_bytes: made.bytes,
+                allocations: made.count,
+            }
+        })
+        .filter(|t| t.allocations > 0 || t.max_bytes > 0)
+        .collect()
+}
+
+/// The live blocks by site just after the `n`-th event (counting from 1).
+fn live_at<S, I, E>(open: &mut S, n: u64) -> Result<FxHashMap<SiteKey, StackStats>, E>
 where
     S: FnMut() -> Result<(Metadata, I), E>,
     I: Iterator<Item = Result<Record, E>>,

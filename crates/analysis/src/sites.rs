@@ -2,12 +2,12 @@
 //! measure. Stacks from different threads with the same frames are one site;
 //! the site lists every thread it was seen in.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use crate::replay::{Profile, StackStats};
+use crate::replay::{Profile, SiteKey, StackStats};
 use crate::symbols::Frame;
 
 /// Which blocks a table is about.
@@ -82,6 +82,8 @@ pub struct Site {
     pub share: f64,
     /// Native ids of the threads that allocated here.
     pub threads: Vec<u64>,
+    /// The ranked value (bytes, or count for `Count`) by layer.
+    pub layers: BTreeMap<&'static str, u64>,
     /// The full stack, innermost first; only when grouped by stack.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stack: Option<Vec<Frame>>,
@@ -95,8 +97,15 @@ enum Key {
     File(String),
 }
 
+/// The frame a line, function or file grouping names: the innermost Python
+/// frame, since that is the program's line (or the `[no Python frame]`
+/// pseudo-frame), so these tables read the same with or without `--native`.
+fn site_frame(frames: &[Frame]) -> &Frame {
+    frames.iter().find(|f| !f.is_native()).unwrap_or(&frames[0])
+}
+
 fn key(frames: &[Frame], grouping: Grouping) -> Key {
-    let leaf = &frames[0];
+    let leaf = site_frame(frames);
     match grouping {
         Grouping::Stack => Key::Stack(frames.to_vec()),
         Grouping::Line => Key::Line(leaf.file.clone(), leaf.line),
@@ -105,7 +114,7 @@ fn key(frames: &[Frame], grouping: Grouping) -> Key {
     }
 }
 
-fn table(profile: &Profile, measure: Measure) -> &FxHashMap<u32, StackStats> {
+fn table(profile: &Profile, measure: Measure) -> &FxHashMap<SiteKey, StackStats> {
     match measure {
         Measure::Peak => &profile.peak_by_stack,
         Measure::Leaks => &profile.leaks_by_stack,
@@ -118,40 +127,56 @@ struct Acc {
     stack: Vec<Frame>,
     stats: StackStats,
     threads: BTreeSet<u64>,
+    layers: BTreeMap<&'static str, u64>,
+}
+
+/// The sites of a table: every layer but pymalloc's arenas, which hold the
+/// objects the Python layers already count.
+fn counted(profile: &Profile, measure: Measure) -> impl Iterator<Item = (&SiteKey, &StackStats)> {
+    table(profile, measure)
+        .iter()
+        .filter(|(k, _)| k.layer.counts_in_total())
 }
 
 /// Every site of `measure`, grouped, largest first; ties broken by location
 /// so output is stable.
 pub fn sites(profile: &Profile, measure: Measure, grouping: Grouping) -> Vec<Site> {
     let mut groups: FxHashMap<Key, Acc> = FxHashMap::default();
-    for (&stack, stats) in table(profile, measure) {
-        let (frames, thread) = profile.symbols.resolve(stack);
+    for (&site, stats) in counted(profile, measure) {
+        let (frames, thread) = profile.symbols.resolve(site);
         let acc = groups.entry(key(&frames, grouping)).or_insert_with(|| Acc {
             stack: frames.clone(),
             stats: StackStats::default(),
             threads: BTreeSet::new(),
+            layers: BTreeMap::new(),
         });
         acc.stats.bytes += stats.bytes;
         acc.stats.count += stats.count;
         acc.threads.extend(thread);
+        *acc.layers.entry(site.layer.layer_name()).or_default() +=
+            measure.ranked_value(stats.bytes, stats.count);
     }
     let value = |s: &StackStats| measure.ranked_value(s.bytes, s.count);
     let total: u64 = groups.values().map(|a| value(&a.stats)).sum();
     let mut out: Vec<Site> = groups
         .into_values()
-        .map(|a| Site {
-            file: a.stack[0].file.clone(),
-            line: matches!(grouping, Grouping::Stack | Grouping::Line).then_some(a.stack[0].line),
-            function: (grouping != Grouping::File).then(|| a.stack[0].function.clone()),
-            bytes: a.stats.bytes,
-            count: a.stats.count,
-            share: if total == 0 {
-                0.0
-            } else {
-                value(&a.stats) as f64 / total as f64
-            },
-            threads: a.threads.into_iter().collect(),
-            stack: (grouping == Grouping::Stack).then_some(a.stack),
+        .map(|a| {
+            let leaf = site_frame(&a.stack);
+            Site {
+                file: leaf.file.clone(),
+                line: matches!(grouping, Grouping::Stack | Grouping::Line).then_some(leaf.line),
+                function: (grouping != Grouping::File).then(|| leaf.function.clone()),
+                bytes: a.stats.bytes,
+                count: a.stats.count,
+                share: if total == 0 {
+                    0.0
+                } else {
+                    value(&a.stats) as f64 / total as f64
+                },
+                threads: a.threads.into_iter().collect(),
+                layers: a.layers,
+                stack: (grouping == Grouping::Stack).then_some(a.stack),
+            }
         })
         .collect();
     let ranked = |site: &Site| measure.ranked_value(site.bytes, site.count);
@@ -163,16 +188,19 @@ pub fn sites(profile: &Profile, measure: Measure, grouping: Grouping) -> Vec<Sit
     out
 }
 
-/// Collapsed stacks (`outer;...;inner BYTES`) for flamegraph tools: bytes
-/// live at the peak, leaked, or allocated in total (`Allocated`/`Count`).
+/// Collapsed stacks (`outer;...;inner;[layer] BYTES`) for flamegraph tools:
+/// bytes live at the peak, leaked, or allocated in total
+/// (`Allocated`/`Count`). The last frame names the layer, so a flamegraph
+/// shows which memory each leaf is.
 pub fn collapsed_stacks(profile: &Profile, measure: Measure) -> Vec<(String, u64)> {
     let mut merged: FxHashMap<String, u64> = FxHashMap::default();
-    for (&stack, stats) in table(profile, measure) {
-        let (frames, _) = profile.symbols.resolve(stack);
+    for (&site, stats) in counted(profile, measure) {
+        let (frames, _) = profile.symbols.resolve(site);
         let line = frames
             .iter()
             .rev()
             .map(|f| f.label().replace(';', ":"))
+            .chain(std::iter::once(format!("[{}]", site.layer.layer_name())))
             .collect::<Vec<_>>()
             .join(";");
         *merged.entry(line).or_default() += measure.ranked_value(stats.bytes, stats.count);

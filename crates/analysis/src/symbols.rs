@@ -1,36 +1,61 @@
-//! Turns stack ids into frames: the code, frame and thread definitions of a
-//! capture, and the offline line lookup.
+//! Turns stack ids into frames: the code, frame, native frame, module and
+//! thread definitions of a capture, the offline line lookup, and the merge
+//! of Python and native stacks.
 
 use std::cell::RefCell;
 
-use memsleuth_format::{CodeDef, FrameDef, Record, ThreadDef};
+use memsleuth_format::{CodeDef, FrameDef, ModuleDef, NativeFrameDef, Record, ThreadDef};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::linetable::line_for_offset;
+use crate::merge::{merge_stacks, PythonFrame};
+use crate::replay::SiteKey;
 
-/// One resolved Python frame.
+/// One resolved frame: Python, or native (C, C++, Rust) when `module` is set.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Frame {
+    /// The source file; for a native frame without debug info, its module.
     pub file: String,
+    /// 0 when unknown.
     pub line: u32,
     pub function: String,
+    /// The shared library or executable of a native frame.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub module: Option<String>,
 }
 
 impl Frame {
-    /// The pseudo-frame of an allocation made with no Python code running in
-    /// its thread (interpreter start-up, a thread's bootstrap, C code).
-    pub fn no_python() -> Frame {
+    pub fn python(file: String, line: u32, function: String) -> Frame {
         Frame {
-            file: String::from("<native>"),
-            line: 0,
-            function: String::from("[no Python frame]"),
+            file,
+            line,
+            function,
+            module: None,
         }
     }
 
-    /// `function (file:line)`, how users read a frame.
+    /// The pseudo-frame of an allocation made with no Python code running in
+    /// its thread (interpreter start-up, a thread's bootstrap, C code).
+    pub fn no_python() -> Frame {
+        Frame::python(
+            String::from("<native>"),
+            0,
+            String::from("[no Python frame]"),
+        )
+    }
+
+    pub fn is_native(&self) -> bool {
+        self.module.is_some()
+    }
+
+    /// `function (file:line)`, how users read a frame; a native frame
+    /// without line information names its module instead.
     pub fn label(&self) -> String {
-        format!("{} ({}:{})", self.function, self.file, self.line)
+        match &self.module {
+            Some(module) if self.line == 0 => format!("{} ({module})", self.function),
+            _ => format!("{} ({}:{})", self.function, self.file, self.line),
+        }
     }
 }
 
@@ -40,6 +65,11 @@ pub struct Symbols {
     codes: FxHashMap<u32, CodeDef>,
     frames: FxHashMap<u32, FrameDef>,
     threads: FxHashMap<u32, ThreadDef>,
+    natives: FxHashMap<u32, NativeFrameDef>,
+    modules: Vec<ModuleDef>,
+    /// Native addresses turned into frames (innermost inlined frame first),
+    /// handed in by whoever could read the modules' files.
+    native_frames: FxHashMap<u64, Vec<Frame>>,
     resolved: RefCell<FxHashMap<u32, Frame>>,
 }
 
@@ -56,6 +86,10 @@ impl Symbols {
             Record::Thread(t) => {
                 self.threads.insert(t.root, t.clone());
             }
+            Record::NativeFrame(f) => {
+                self.natives.insert(f.id, *f);
+            }
+            Record::Module(m) => self.modules.push(m.clone()),
             _ => return false,
         }
         true
@@ -70,46 +104,101 @@ impl Symbols {
             return f.clone();
         }
         let frame = match self.codes.get(&node.code) {
-            Some(code) => Frame {
-                file: code.filename.clone(),
-                line: line_for_offset(
+            Some(code) => Frame::python(
+                code.filename.clone(),
+                line_for_offset(
                     code.linetable_format,
                     code.first_line,
                     &code.linetable,
                     node.offset,
                 )
                 .unwrap_or(code.first_line),
-                function: code.name.clone(),
-            },
-            None => Frame {
-                file: String::from("<unknown>"),
-                line: 0,
-                function: format!("[unknown code {}]", node.code),
-            },
+                code.name.clone(),
+            ),
+            None => Frame::python(
+                String::from("<unknown>"),
+                0,
+                format!("[unknown code {}]", node.code),
+            ),
         };
         self.resolved.borrow_mut().insert(node.id, frame.clone());
         frame
     }
 
-    /// The frames of a stack, innermost first, and the native id of its
-    /// thread. A stack with no Python frame yields the `no_python` frame.
-    pub fn resolve(&self, stack: u32) -> (Vec<Frame>, Option<u64>) {
+    /// The loaded objects the capture describes, for symbolization.
+    pub fn modules(&self) -> &[ModuleDef] {
+        &self.modules
+    }
+
+    /// Every native address some stack holds.
+    pub fn native_addresses(&self) -> impl Iterator<Item = u64> + '_ {
+        self.natives.values().map(|f| f.pc)
+    }
+
+    /// Hands in the frames of native addresses (see [`Self::native_addresses`]).
+    pub fn set_native_frames(&mut self, frames: FxHashMap<u64, Vec<Frame>>) {
+        self.native_frames = frames;
+    }
+
+    /// The frames of a site, innermost first, and the native id of its
+    /// thread: its Python stack, merged with its native stack when one was
+    /// recorded. A site with no frame at all yields the `no_python` frame.
+    pub fn resolve(&self, key: SiteKey) -> (Vec<Frame>, Option<u64>) {
+        let (python, thread) = self.python_stack(key.stack);
+        let no_python = python.is_empty();
+        let mut frames = if key.native == 0 {
+            python.into_iter().map(|f| f.frame).collect()
+        } else {
+            merge_stacks(python, self.native_stack(key.native))
+        };
+        // The pseudo-frame stays the outermost frame, under any native
+        // frames, so tables by line read the same with or without them.
+        if no_python {
+            frames.push(Frame::no_python());
+        }
+        (frames, thread)
+    }
+
+    /// The Python frames of a stack, innermost first, and its thread.
+    fn python_stack(&self, stack: u32) -> (Vec<PythonFrame>, Option<u64>) {
         let mut frames = Vec::new();
         let mut node = stack;
         // The tree is acyclic when written by the tracker; the bound keeps a
         // damaged capture from looping.
         for _ in 0..=self.frames.len() {
             if let Some(f) = self.frames.get(&node) {
-                frames.push(self.frame(f));
+                frames.push(PythonFrame {
+                    frame: self.frame(f),
+                    entry: f.entry,
+                });
                 node = f.parent;
                 continue;
             }
             break;
         }
         let thread = self.threads.get(&node).map(|t| t.native_id);
-        if frames.is_empty() {
-            frames.push(Frame::no_python());
-        }
         (frames, thread)
+    }
+
+    /// The native frames of a native stack, innermost first, inlined
+    /// functions expanded; an address nobody symbolized shows as hex.
+    fn native_stack(&self, mut node: u32) -> Vec<Frame> {
+        let mut frames = Vec::new();
+        for _ in 0..=self.natives.len() {
+            let Some(f) = self.natives.get(&node) else {
+                break;
+            };
+            match self.native_frames.get(&f.pc) {
+                Some(resolved) => frames.extend(resolved.iter().cloned()),
+                None => frames.push(Frame {
+                    file: String::from("[unknown]"),
+                    line: 0,
+                    function: format!("{:#x}", f.pc),
+                    module: Some(String::from("[unknown]")),
+                }),
+            }
+            node = f.parent;
+        }
+        frames
     }
 }

@@ -39,6 +39,9 @@ pub struct RunArgs {
     /// Overwrite the capture if it exists.
     #[arg(long)]
     pub force: bool,
+    /// Also record native stacks (C, C++ and Rust frames, merged with the Python frames).
+    #[arg(long)]
+    pub native: bool,
     /// Print no summary when the program ends.
     #[arg(short, long)]
     pub quiet: bool,

@@ -3,8 +3,10 @@
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use memsleuth_analysis::Profile;
+use memsleuth_analysis::{Frame, Profile};
 use memsleuth_format::reader::CaptureReader;
+use memsleuth_symbolize::{ModuleInfo, NativeFrame, SearchPath, Symbolizer};
+use rustc_hash::FxHashMap;
 
 pub fn analyze(path: &Path) -> Result<Profile> {
     if !path.exists() {
@@ -19,9 +21,55 @@ pub fn analyze(path: &Path) -> Result<Profile> {
             path.display()
         );
     }
-    memsleuth_analysis::analyze(|| {
+    let mut profile = memsleuth_analysis::analyze(|| {
         let reader = CaptureReader::open(path)?;
         Ok((reader.metadata().clone(), reader))
     })
-    .with_context(|| format!("cannot read capture {}", path.display()))
+    .with_context(|| format!("cannot read capture {}", path.display()))?;
+    symbolize_native(&mut profile);
+    Ok(profile)
+}
+
+/// Names the native frames of a capture recorded with `--native`, from the
+/// files of the modules it recorded, and warns on stderr about every module
+/// whose file could not be used.
+fn symbolize_native(profile: &mut Profile) {
+    let addresses: Vec<u64> = profile.symbols.native_addresses().collect();
+    if addresses.is_empty() {
+        return;
+    }
+    let modules = profile
+        .symbols
+        .modules()
+        .iter()
+        .map(|m| ModuleInfo {
+            path: m.path.clone(),
+            build_id: m.build_id.clone(),
+            load_bias: m.load_bias,
+            start: m.start,
+            end: m.end,
+        })
+        .collect();
+    let mut symbolizer = Symbolizer::new(modules, SearchPath::from_env());
+    let mut frames: FxHashMap<u64, Vec<Frame>> = FxHashMap::default();
+    for pc in addresses {
+        // Recorded addresses are return addresses: the call that led here
+        // is the instruction before.
+        let resolved = symbolizer.resolve(pc.saturating_sub(1));
+        frames.insert(pc, resolved.into_iter().map(native_frame).collect());
+    }
+    for problem in symbolizer.problems() {
+        eprintln!("memsleuth: warning: {problem}");
+    }
+    profile.symbols.set_native_frames(frames);
+}
+
+fn native_frame(f: NativeFrame) -> Frame {
+    Frame {
+        // Without debug information the module is the best "where" there is.
+        file: f.file.unwrap_or_else(|| f.module.clone()),
+        line: f.line.unwrap_or(0),
+        function: f.function,
+        module: Some(f.module),
+    }
 }

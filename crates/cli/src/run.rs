@@ -138,6 +138,9 @@ pub fn run(args: &RunArgs, python: &Path) -> Result<i32> {
     if args.force {
         cmd.arg("--force");
     }
+    if args.native {
+        cmd.arg("--native");
+    }
     cmd.arg("--").arg(target.name()).args(&program_args);
     survive_terminal_signals()?;
     let mut child = cmd

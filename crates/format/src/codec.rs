@@ -1,20 +1,28 @@
 //! The byte encoding of records inside a chunk: a head byte, then LEB128
 //! varints.
 //!
-//! The head byte holds the tag in bits 0-2 and, for events, the allocator
-//! domain in bits 3-4 and a 3-bit field in bits 5-7 (the calloc flag for an
-//! allocation, an address slot for a free or realloc). Addresses, stacks and
-//! times are deltas against running values of the same chunk, chosen so that
-//! the common cases cost one byte:
+//! The head byte holds the tag in bits 0-2. For events, bits 3-5 hold the
+//! layer ([`Domain`]) and bits 6-7 a small field (the allocation kind, or an
+//! address slot for a free or realloc); a frame uses bit 3 for its entry
+//! flag; tag 7 is a family of rarer records whose kind is in bits 3-7.
+//! Addresses, stacks and times are deltas against running values of the same
+//! chunk, chosen so that the common cases cost one byte:
 //! - an allocation's address is coded against the last allocation of the
 //!   same 16-byte size class: pymalloc hands out a pool's blocks in order, so
 //!   that delta is usually one block, even when several classes interleave;
 //! - a freed address is coded against the last free in the same slot, the
-//!   slot being the address's 4 KiB page modulo 8: frees cluster by page;
+//!   slot being the address's 4 KiB page modulo 4: frees cluster by page;
 //! - address deltas that are multiples of 16 (all of them, for 16-byte
 //!   aligned allocators) are stored divided by 16.
+//!
+//! Whether allocations carry a native stack id is fixed per capture (the
+//! metadata's `native_stacks`), so captures without native stacks pay nothing
+//! for them.
 
-use crate::records::{AllocKind, CodeDef, Domain, FrameDef, LineTableFormat, Record, ThreadDef};
+use crate::records::{
+    AllocKind, CodeDef, Domain, FrameDef, LineTableFormat, ModuleDef, NativeFrameDef, Record,
+    ThreadDef,
+};
 
 const TAG_CODE: u8 = 0;
 const TAG_FRAME: u8 = 1;
@@ -22,14 +30,23 @@ const TAG_THREAD: u8 = 2;
 const TAG_ALLOC: u8 = 3;
 const TAG_FREE: u8 = 4;
 const TAG_REALLOC: u8 = 5;
-const TAG_SAMPLE: u8 = 6;
-const TAG_END: u8 = 7;
+const TAG_UNMAP: u8 = 6;
+const TAG_META: u8 = 7;
+
+/// Kinds of the tag-7 family, in bits 3-7.
+const META_END: u8 = 0;
+const META_SAMPLE: u8 = 1;
+const META_NATIVE_FRAME: u8 = 2;
+const META_MODULE: u8 = 3;
+
+/// A frame record's entry flag.
+const FRAME_ENTRY: u8 = 1 << 3;
 
 /// Size classes for allocation addresses: 16-byte steps up to 512 bytes
 /// (pymalloc's small requests), and one class for everything larger.
 const SIZE_CLASSES: usize = 34;
 /// Slots for freed addresses.
-const FREE_SLOTS: usize = 8;
+const FREE_SLOTS: usize = 4;
 
 fn size_class(size: u64) -> usize {
     size.div_ceil(16).min(SIZE_CLASSES as u64 - 1) as usize
@@ -40,7 +57,11 @@ fn free_slot(addr: u64) -> usize {
 }
 
 fn head(tag: u8, domain: Domain, field: u8) -> u8 {
-    tag | (domain as u8) << 3 | field << 5
+    tag | (domain as u8) << 3 | field << 6
+}
+
+fn meta(kind: u8) -> u8 {
+    TAG_META | kind << 3
 }
 
 /// The running values deltas are taken against; reset at every chunk.
@@ -49,17 +70,27 @@ pub(crate) struct DeltaState {
     alloc_addr: [u64; SIZE_CLASSES],
     free_addr: [u64; FREE_SLOTS],
     stack: u32,
+    native: u32,
     time_ns: u64,
+    /// Whether allocations carry a native stack id (fixed per capture).
+    native_stacks: bool,
 }
 
-impl Default for DeltaState {
-    fn default() -> Self {
+impl DeltaState {
+    pub(crate) fn new(native_stacks: bool) -> Self {
         DeltaState {
             alloc_addr: [0; SIZE_CLASSES],
             free_addr: [0; FREE_SLOTS],
             stack: 0,
+            native: 0,
             time_ns: 0,
+            native_stacks,
         }
+    }
+
+    /// The state at the start of a chunk.
+    pub(crate) fn reset(&mut self) {
+        *self = DeltaState::new(self.native_stacks);
     }
 }
 
@@ -114,6 +145,13 @@ impl DeltaState {
         self.stack = stack;
     }
 
+    fn put_native(&mut self, out: &mut Vec<u8>, native: u32) {
+        if self.native_stacks {
+            put_varint(out, zigzag(i64::from(native) - i64::from(self.native)));
+            self.native = native;
+        }
+    }
+
     fn put_time(&mut self, out: &mut Vec<u8>, time_ns: u64) {
         put_varint(out, zigzag(time_ns.wrapping_sub(self.time_ns) as i64));
         self.time_ns = time_ns;
@@ -132,7 +170,11 @@ impl DeltaState {
                 put_bytes(out, &c.linetable);
             }
             Record::Frame(f) => {
-                out.push(TAG_FRAME);
+                out.push(if f.entry {
+                    TAG_FRAME | FRAME_ENTRY
+                } else {
+                    TAG_FRAME
+                });
                 put_varint(out, f.id.into());
                 put_varint(out, f.parent.into());
                 put_varint(out, f.code.into());
@@ -150,11 +192,13 @@ impl DeltaState {
                 addr,
                 size,
                 stack,
+                native,
             } => {
                 out.push(head(TAG_ALLOC, *domain, *kind as u8));
                 put_varint(out, *size);
                 self.put_alloc_addr(out, *size, *addr);
                 self.put_stack(out, *stack);
+                self.put_native(out, *native);
             }
             Record::Free { domain, addr } => {
                 out.push(head(TAG_FREE, *domain, free_slot(*addr) as u8));
@@ -166,20 +210,41 @@ impl DeltaState {
                 addr,
                 size,
                 stack,
+                native,
             } => {
                 out.push(head(TAG_REALLOC, *domain, free_slot(*old_addr) as u8));
                 self.put_free_addr(out, *old_addr);
                 put_varint(out, *size);
                 self.put_alloc_addr(out, *size, *addr);
                 self.put_stack(out, *stack);
+                self.put_native(out, *native);
+            }
+            Record::Unmap { addr, size } => {
+                out.push(TAG_UNMAP);
+                put_varint(out, *addr);
+                put_varint(out, *size);
+            }
+            Record::NativeFrame(f) => {
+                out.push(meta(META_NATIVE_FRAME));
+                put_varint(out, f.id.into());
+                put_varint(out, f.parent.into());
+                put_varint(out, f.pc);
+            }
+            Record::Module(m) => {
+                out.push(meta(META_MODULE));
+                put_bytes(out, m.path.as_bytes());
+                put_bytes(out, &m.build_id);
+                put_varint(out, m.load_bias);
+                put_varint(out, m.start);
+                put_varint(out, m.end);
             }
             Record::Sample { time_ns, rss_bytes } => {
-                out.push(TAG_SAMPLE);
+                out.push(meta(META_SAMPLE));
                 self.put_time(out, *time_ns);
                 put_varint(out, *rss_bytes);
             }
             Record::End { time_ns } => {
-                out.push(TAG_END);
+                out.push(meta(META_END));
                 self.put_time(out, *time_ns);
             }
         }
@@ -197,11 +262,11 @@ pub(crate) struct Decoder<'a> {
 pub(crate) type DecodeError = (usize, String);
 
 impl<'a> Decoder<'a> {
-    pub(crate) fn new(buf: &'a [u8]) -> Self {
+    pub(crate) fn new(buf: &'a [u8], native_stacks: bool) -> Self {
         Decoder {
             buf,
             pos: 0,
-            state: DeltaState::default(),
+            state: DeltaState::new(native_stacks),
         }
     }
 
@@ -260,7 +325,7 @@ impl<'a> Decoder<'a> {
     }
 
     fn domain(&self, head: u8) -> Result<Domain, DecodeError> {
-        match Domain::from_u8((head >> 3) & 3) {
+        match Domain::from_u8((head >> 3) & 7) {
             Some(d) => Ok(d),
             None => self.err("unknown allocator domain"),
         }
@@ -302,6 +367,16 @@ impl<'a> Decoder<'a> {
         Ok(self.state.stack)
     }
 
+    fn native(&mut self) -> Result<u32, DecodeError> {
+        if !self.state.native_stacks {
+            return Ok(0);
+        }
+        let v = i64::from(self.state.native) + unzigzag(self.varint()?);
+        self.state.native =
+            u32::try_from(v).or_else(|_| self.err("a native stack id is out of range"))?;
+        Ok(self.state.native)
+    }
+
     fn time(&mut self) -> Result<u64, DecodeError> {
         let delta = unzigzag(self.varint()?);
         self.state.time_ns = self.state.time_ns.wrapping_add(delta as u64);
@@ -314,37 +389,21 @@ impl<'a> Decoder<'a> {
             return Ok(None);
         }
         let head = self.byte()?;
-        let field = head >> 5;
+        let field = head >> 6;
         let record = match head & 7 {
-            TAG_CODE | TAG_FRAME | TAG_THREAD | TAG_SAMPLE | TAG_END if head > 7 => {
-                return self.err(
-                    "a record other than an allocation event has bits 3-7 of its head byte set",
-                );
+            TAG_CODE | TAG_THREAD | TAG_UNMAP if head > 7 => {
+                return self.err("a definition or unmap record has bits 3-7 of its head byte set");
             }
-            TAG_CODE => {
-                let id = self.u32()?;
-                let filename = self.string()?;
-                let name = self.string()?;
-                let first_line = self.u32()?;
-                let fmt = self.byte()?;
-                let Some(linetable_format) = LineTableFormat::from_u8(fmt) else {
-                    return self.err("unknown line table format");
-                };
-                let linetable = self.bytes()?.to_vec();
-                Record::Code(CodeDef {
-                    id,
-                    filename,
-                    name,
-                    first_line,
-                    linetable_format,
-                    linetable,
-                })
+            TAG_FRAME if head & !(TAG_FRAME | FRAME_ENTRY) != 0 => {
+                return self.err("a frame record has bits 4-7 of its head byte set");
             }
+            TAG_CODE => self.code()?,
             TAG_FRAME => Record::Frame(FrameDef {
                 id: self.u32()?,
                 parent: self.u32()?,
                 code: self.u32()?,
                 offset: self.u32()?,
+                entry: head & FRAME_ENTRY != 0,
             }),
             TAG_THREAD => Record::Thread(ThreadDef {
                 root: self.u32()?,
@@ -357,46 +416,85 @@ impl<'a> Decoder<'a> {
                     return self.err("unknown allocation kind");
                 };
                 let size = self.varint()?;
-                let addr = self.alloc_addr(size)?;
-                let stack = self.stack()?;
                 Record::Alloc {
                     domain,
                     kind,
-                    addr,
+                    addr: self.alloc_addr(size)?,
                     size,
-                    stack,
+                    stack: self.stack()?,
+                    native: self.native()?,
                 }
             }
-            TAG_FREE => {
-                let domain = self.domain(head)?;
-                Record::Free {
-                    domain,
-                    addr: self.free_addr(field)?,
-                }
-            }
+            TAG_FREE => Record::Free {
+                domain: self.domain(head)?,
+                addr: self.free_addr(field)?,
+            },
             TAG_REALLOC => {
                 let domain = self.domain(head)?;
                 let old_addr = self.free_addr(field)?;
                 let size = self.varint()?;
-                let addr = self.alloc_addr(size)?;
-                let stack = self.stack()?;
                 Record::Realloc {
                     domain,
                     old_addr,
-                    addr,
+                    addr: self.alloc_addr(size)?,
                     size,
-                    stack,
+                    stack: self.stack()?,
+                    native: self.native()?,
                 }
             }
-            TAG_SAMPLE => Record::Sample {
+            TAG_UNMAP => Record::Unmap {
+                addr: self.varint()?,
+                size: self.varint()?,
+            },
+            _ => self.meta(head >> 3)?,
+        };
+        Ok(Some(record))
+    }
+
+    fn code(&mut self) -> Result<Record, DecodeError> {
+        let id = self.u32()?;
+        let filename = self.string()?;
+        let name = self.string()?;
+        let first_line = self.u32()?;
+        let fmt = self.byte()?;
+        let Some(linetable_format) = LineTableFormat::from_u8(fmt) else {
+            return self.err("unknown line table format");
+        };
+        let linetable = self.bytes()?.to_vec();
+        Ok(Record::Code(CodeDef {
+            id,
+            filename,
+            name,
+            first_line,
+            linetable_format,
+            linetable,
+        }))
+    }
+
+    /// A record of the tag-7 family.
+    fn meta(&mut self, kind: u8) -> Result<Record, DecodeError> {
+        Ok(match kind {
+            META_END => Record::End {
+                time_ns: self.time()?,
+            },
+            META_SAMPLE => Record::Sample {
                 time_ns: self.time()?,
                 rss_bytes: self.varint()?,
             },
-            _ => Record::End {
-                time_ns: self.time()?,
-            },
-        };
-        Ok(Some(record))
+            META_NATIVE_FRAME => Record::NativeFrame(NativeFrameDef {
+                id: self.u32()?,
+                parent: self.u32()?,
+                pc: self.varint()?,
+            }),
+            META_MODULE => Record::Module(ModuleDef {
+                path: self.string()?,
+                build_id: self.bytes()?.to_vec(),
+                load_bias: self.varint()?,
+                start: self.varint()?,
+                end: self.varint()?,
+            }),
+            _ => return self.err("unknown record kind"),
+        })
     }
 }
 
@@ -412,7 +510,7 @@ mod tests {
     }
 
     fn decode_all(buf: &[u8]) -> Result<Vec<Record>, DecodeError> {
-        let mut d = Decoder::new(buf);
+        let mut d = Decoder::new(buf, false);
         let mut out = Vec::new();
         while let Some(r) = d.next_record()? {
             out.push(r);
@@ -421,7 +519,7 @@ mod tests {
     }
 
     fn encode_all(records: &[Record]) -> Vec<u8> {
-        let mut state = DeltaState::default();
+        let mut state = DeltaState::new(false);
         let mut out = Vec::new();
         for r in records {
             state.encode(&mut out, r);
@@ -436,6 +534,7 @@ mod tests {
             addr,
             size,
             stack: 1,
+            native: 0,
         }
     }
 
@@ -478,22 +577,55 @@ mod tests {
     #[test]
     fn a_free_outside_the_slot_its_head_names_is_rejected() {
         // Slot 1 in the head, but a delta of 0 from 0 decodes to address 0 (slot 0).
-        let bytes = [TAG_FREE | 1 << 5, 0];
+        let bytes = [TAG_FREE | 1 << 6, 0];
         assert!(decode_all(&bytes).unwrap_err().1.contains("slot"));
     }
 
     #[test]
     fn event_bits_on_other_records_are_rejected() {
-        let bytes = [TAG_SAMPLE | 1 << 3, 0, 0];
+        let bytes = [TAG_THREAD | 1 << 3, 0, 0, 0];
         assert!(decode_all(&bytes).unwrap_err().1.contains("bits 3-7"));
+    }
+
+    #[test]
+    fn an_unknown_meta_kind_is_rejected() {
+        let bytes = [meta(31), 0];
+        assert!(decode_all(&bytes)
+            .unwrap_err()
+            .1
+            .contains("unknown record kind"));
+    }
+
+    #[test]
+    fn native_stack_ids_cost_nothing_in_captures_without_them() {
+        let record = alloc(0x1000, 32);
+        let mut with = Vec::new();
+        DeltaState::new(true).encode(&mut with, &record);
+        assert_eq!(
+            with.len(),
+            encode_all(std::slice::from_ref(&record)).len() + 1
+        );
+        let mut d = Decoder::new(&with, true);
+        assert_eq!(d.next_record().unwrap(), Some(record));
     }
 
     #[test]
     fn overlong_varint_is_an_error() {
         let buf = [
-            TAG_SAMPLE, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+            TAG_META | META_SAMPLE << 3,
+            0xff,
+            0xff,
+            0xff,
+            0xff,
+            0xff,
+            0xff,
+            0xff,
+            0xff,
+            0xff,
+            0xff,
+            0x01,
         ];
-        let mut d = Decoder::new(&buf);
+        let mut d = Decoder::new(&buf, false);
         assert!(d.next_record().is_err());
     }
 }

@@ -8,6 +8,8 @@ pub enum Error {
     NotACapture,
     #[error("it was written in capture format version {found}, newer than the version {supported} this memsleuth reads; upgrade memsleuth to read it")]
     NewerVersion { found: u16, supported: u16 },
+    #[error("it was written in capture format version {found} by an older memsleuth; this one reads version {supported}, so analyse it with the memsleuth that wrote it, or record it again")]
+    OlderVersion { found: u16, supported: u16 },
     #[error("it ends inside its header ({len} bytes), so nothing in it can be read; the program was probably killed as tracking started")]
     TruncatedHeader { len: u64 },
     #[error("it is corrupted at byte {offset}: {reason}")]

@@ -23,13 +23,14 @@ pub mod writer;
 
 pub use error::Error;
 pub use records::{
-    AllocKind, CodeDef, Domain, FrameDef, LineTableFormat, Metadata, Record, ThreadDef,
+    AllocKind, CodeDef, Domain, FrameDef, LineTableFormat, Metadata, ModuleDef, NativeFrameDef,
+    Record, ThreadDef,
 };
 
 /// The first eight bytes of every capture.
 pub const MAGIC: [u8; 8] = *b"MSLEUTH\0";
 /// The format version this crate writes, and the newest it reads.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 /// The four bytes that open every chunk.
 pub const CHUNK_MAGIC: [u8; 4] = *b"MSCK";
 /// Bytes in a chunk header: magic, codec, 3 reserved, stored and raw lengths, CRC.

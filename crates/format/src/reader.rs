@@ -76,6 +76,12 @@ impl<R: Read> CaptureReader<R> {
                 reason: "its format version is 0, which no writer uses".into(),
             });
         }
+        if version < FORMAT_VERSION {
+            return Err(Error::OlderVersion {
+                found: version,
+                supported: FORMAT_VERSION,
+            });
+        }
         if version > FORMAT_VERSION {
             return Err(Error::NewerVersion {
                 found: version,
@@ -186,7 +192,7 @@ impl<R: Read> CaptureReader<R> {
             return Err(corrupt("a chunk decompresses to the wrong length"));
         }
         let mut records = Vec::new();
-        let mut decoder = Decoder::new(&payload);
+        let mut decoder = Decoder::new(&payload, self.metadata.native_stacks);
         loop {
             match decoder.next_record() {
                 Ok(Some(r)) => records.push(r),

@@ -1,6 +1,12 @@
 use serde::{Deserialize, Serialize};
 
-/// CPython's three allocator domains (`PyMemAllocatorDomain`).
+/// The layer an allocation was requested from: CPython's three allocator
+/// domains (`PyMemAllocatorDomain`), the C heap, mmap, and pymalloc's arenas.
+///
+/// A block belongs to the outermost layer it was requested through: the
+/// `malloc` that `PyMem_RawMalloc` makes is not recorded again, nor the `mmap`
+/// behind a pymalloc arena. Arenas are recorded on their own, and are *not*
+/// part of the tracked total: the small objects inside them already are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Domain {
@@ -10,10 +16,25 @@ pub enum Domain {
     Mem = 1,
     /// `PyObject_Malloc`: the objects themselves.
     Object = 2,
+    /// The C heap: `malloc`, `calloc`, `realloc`, the aligned allocators.
+    Native = 3,
+    /// Anonymous and file mappings made with `mmap` and `mremap`.
+    Mmap = 4,
+    /// pymalloc's arenas (`PyObject_SetArenaAllocator`): capacity, not objects.
+    Arena = 5,
 }
 
 impl Domain {
-    pub const ALL: [Domain; 3] = [Domain::Raw, Domain::Mem, Domain::Object];
+    pub const ALL: [Domain; 6] = [
+        Domain::Raw,
+        Domain::Mem,
+        Domain::Object,
+        Domain::Native,
+        Domain::Mmap,
+        Domain::Arena,
+    ];
+    /// CPython's allocator domains, the ones `PyMem_SetAllocator` wraps.
+    pub const PYTHON: [Domain; 3] = [Domain::Raw, Domain::Mem, Domain::Object];
 
     pub fn from_u8(v: u8) -> Option<Domain> {
         Domain::ALL.get(v as usize).copied()
@@ -25,7 +46,16 @@ impl Domain {
             Domain::Raw => "python-raw",
             Domain::Mem => "python-mem",
             Domain::Object => "python-object",
+            Domain::Native => "native-heap",
+            Domain::Mmap => "mmap",
+            Domain::Arena => "pymalloc-arena",
         }
+    }
+
+    /// Whether this layer's bytes add up to the tracked total. Arenas do not:
+    /// the objects in them are counted in the Python layers already.
+    pub fn counts_in_total(self) -> bool {
+        self != Domain::Arena
     }
 }
 
@@ -34,6 +64,10 @@ impl Domain {
 pub enum AllocKind {
     Malloc = 0,
     Calloc = 1,
+    /// `posix_memalign`, `aligned_alloc`, `memalign`, `valloc`, `pvalloc`.
+    Aligned = 2,
+    /// `mmap`, or the new range of an `mremap`.
+    Mmap = 3,
 }
 
 impl AllocKind {
@@ -41,7 +75,19 @@ impl AllocKind {
         match v {
             0 => Some(AllocKind::Malloc),
             1 => Some(AllocKind::Calloc),
+            2 => Some(AllocKind::Aligned),
+            3 => Some(AllocKind::Mmap),
             _ => None,
+        }
+    }
+
+    /// The C function a native stack ends in.
+    pub fn entry_point(self) -> &'static str {
+        match self {
+            AllocKind::Malloc => "malloc",
+            AllocKind::Calloc => "calloc",
+            AllocKind::Aligned => "aligned allocation",
+            AllocKind::Mmap => "mmap",
         }
     }
 }
@@ -90,6 +136,36 @@ pub struct FrameDef {
     pub parent: u32,
     pub code: u32,
     pub offset: u32,
+    /// This frame was entered from C: the interpreter's evaluation loop was
+    /// called anew for it. Native stacks hold one evaluation-loop frame per
+    /// entry frame (and, before 3.11, per Python frame), which is how the two
+    /// stacks are merged.
+    pub entry: bool,
+}
+
+/// One node of the interned native stack tree: a return address under a
+/// parent node (0 for the outermost frame). A native stack is named by its
+/// innermost node; 0 names "no native stack recorded".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NativeFrameDef {
+    pub id: u32,
+    pub parent: u32,
+    /// The instruction address in the profiled process.
+    pub pc: u64,
+}
+
+/// A loaded ELF object (executable or shared library), which is what
+/// offline symbolization of native addresses needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleDef {
+    pub path: String,
+    /// The GNU build id note, empty when the object has none.
+    pub build_id: Vec<u8>,
+    /// What was added to the object's virtual addresses when it was loaded.
+    pub load_bias: u64,
+    /// The address range its loadable segments occupy.
+    pub start: u64,
+    pub end: u64,
 }
 
 /// A thread, and the stack node that stands for "this thread, no Python frame".
@@ -118,6 +194,10 @@ pub struct Metadata {
     pub start_time_unix_ns: u64,
     pub sample_interval_ms: u32,
     pub platform: String,
+    /// The C heap and mmap were tracked, not only CPython's allocators.
+    pub native_memory: bool,
+    /// Allocation and reallocation records carry a native stack id.
+    pub native_stacks: bool,
 }
 
 /// One entry of a chunk. Addresses, sizes and times are absolute here; the
@@ -133,6 +213,8 @@ pub enum Record {
         addr: u64,
         size: u64,
         stack: u32,
+        /// The native stack, 0 when none was recorded.
+        native: u32,
     },
     Free {
         domain: Domain,
@@ -148,7 +230,16 @@ pub enum Record {
         addr: u64,
         size: u64,
         stack: u32,
+        native: u32,
     },
+    /// `munmap`: ends whatever part of mmap'd blocks the range covers, which
+    /// may be a piece of one block or several whole ones.
+    Unmap {
+        addr: u64,
+        size: u64,
+    },
+    NativeFrame(NativeFrameDef),
+    Module(ModuleDef),
     /// A timeline point: taken after every event that precedes it.
     Sample {
         time_ns: u64,

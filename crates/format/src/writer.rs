@@ -35,7 +35,7 @@ impl<W: Write> CaptureWriter<W> {
         Ok(CaptureWriter {
             out,
             payload: Vec::with_capacity(1 << 20),
-            state: DeltaState::default(),
+            state: DeltaState::new(metadata.native_stacks),
             records_in_chunk: 0,
             bytes_written: header.len() as u64,
             compressor: zstd::bulk::Compressor::new(ZSTD_LEVEL)?,
@@ -86,7 +86,7 @@ impl<W: Write> CaptureWriter<W> {
         self.out.flush()?;
         self.bytes_written += self.frame.len() as u64;
         self.payload.clear();
-        self.state = DeltaState::default();
+        self.state.reset();
         self.records_in_chunk = 0;
         Ok(())
     }

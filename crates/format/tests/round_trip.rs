@@ -1,7 +1,8 @@
 use memsleuth_format::reader::CaptureReader;
 use memsleuth_format::writer::CaptureWriter;
 use memsleuth_format::{
-    AllocKind, CodeDef, Domain, Error, FrameDef, LineTableFormat, Metadata, Record, ThreadDef,
+    AllocKind, CodeDef, Domain, Error, FrameDef, LineTableFormat, Metadata, ModuleDef,
+    NativeFrameDef, Record, ThreadDef,
 };
 use proptest::prelude::*;
 
@@ -16,7 +17,11 @@ fn metadata() -> Metadata {
 
 /// Writes `chunks` (each a list of records) and returns the file's bytes.
 fn write(chunks: &[Vec<Record>]) -> Vec<u8> {
-    let mut w = CaptureWriter::new(Vec::new(), &metadata()).unwrap();
+    write_with(chunks, &metadata())
+}
+
+fn write_with(chunks: &[Vec<Record>], metadata: &Metadata) -> Vec<u8> {
+    let mut w = CaptureWriter::new(Vec::new(), metadata).unwrap();
     for chunk in chunks {
         for r in chunk {
             w.push(r);
@@ -36,10 +41,56 @@ fn read_all(bytes: &[u8]) -> Result<(Vec<Record>, memsleuth_format::reader::Comp
 }
 
 fn domain() -> impl Strategy<Value = Domain> {
-    prop_oneof![Just(Domain::Raw), Just(Domain::Mem), Just(Domain::Object)]
+    proptest::sample::select(Domain::ALL.to_vec())
 }
 
+fn alloc_kind() -> impl Strategy<Value = AllocKind> {
+    proptest::sample::select(vec![
+        AllocKind::Malloc,
+        AllocKind::Calloc,
+        AllocKind::Aligned,
+        AllocKind::Mmap,
+    ])
+}
+
+/// Records as a capture without native stacks holds them: native ids 0.
 fn record() -> impl Strategy<Value = Record> {
+    native_record().prop_map(|r| match r {
+        Record::Alloc {
+            domain,
+            kind,
+            addr,
+            size,
+            stack,
+            ..
+        } => Record::Alloc {
+            domain,
+            kind,
+            addr,
+            size,
+            stack,
+            native: 0,
+        },
+        Record::Realloc {
+            domain,
+            old_addr,
+            addr,
+            size,
+            stack,
+            ..
+        } => Record::Realloc {
+            domain,
+            old_addr,
+            addr,
+            size,
+            stack,
+            native: 0,
+        },
+        other => other,
+    })
+}
+
+fn native_record() -> impl Strategy<Value = Record> {
     prop_oneof![
         (
             any::<u32>(),
@@ -58,14 +109,39 @@ fn record() -> impl Strategy<Value = Record> {
                     linetable
                 }
             )),
-        (any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>()).prop_map(
-            |(id, parent, code, offset)| Record::Frame(FrameDef {
+        (
+            any::<u32>(),
+            any::<u32>(),
+            any::<u32>(),
+            any::<u32>(),
+            any::<bool>()
+        )
+            .prop_map(|(id, parent, code, offset, entry)| Record::Frame(FrameDef {
                 id,
                 parent,
                 code,
-                offset
-            })
-        ),
+                offset,
+                entry
+            })),
+        (any::<u32>(), any::<u32>(), any::<u64>())
+            .prop_map(|(id, parent, pc)| Record::NativeFrame(NativeFrameDef { id, parent, pc })),
+        (
+            ".{0,30}",
+            proptest::collection::vec(any::<u8>(), 0..20),
+            any::<u64>(),
+            any::<u64>(),
+            any::<u64>()
+        )
+            .prop_map(|(path, build_id, load_bias, start, end)| Record::Module(
+                ModuleDef {
+                    path,
+                    build_id,
+                    load_bias,
+                    start,
+                    end
+                }
+            )),
+        (any::<u64>(), any::<u64>()).prop_map(|(addr, size)| Record::Unmap { addr, size }),
         (any::<u32>(), any::<u64>(), any::<bool>()).prop_map(|(root, native_id, is_main)| {
             Record::Thread(ThreadDef {
                 root,
@@ -75,24 +151,19 @@ fn record() -> impl Strategy<Value = Record> {
         }),
         (
             domain(),
-            any::<bool>(),
+            alloc_kind(),
             any::<u64>(),
             any::<u64>(),
+            any::<u32>(),
             any::<u32>()
         )
-            .prop_map(|(domain, calloc, addr, size, stack)| {
-                let kind = if calloc {
-                    AllocKind::Calloc
-                } else {
-                    AllocKind::Malloc
-                };
-                Record::Alloc {
-                    domain,
-                    kind,
-                    addr,
-                    size,
-                    stack,
-                }
+            .prop_map(|(domain, kind, addr, size, stack, native)| Record::Alloc {
+                domain,
+                kind,
+                addr,
+                size,
+                stack,
+                native,
             }),
         (domain(), any::<u64>()).prop_map(|(domain, addr)| Record::Free { domain, addr }),
         (
@@ -100,15 +171,19 @@ fn record() -> impl Strategy<Value = Record> {
             any::<u64>(),
             any::<u64>(),
             any::<u64>(),
+            any::<u32>(),
             any::<u32>()
         )
-            .prop_map(|(domain, old_addr, addr, size, stack)| Record::Realloc {
-                domain,
-                old_addr,
-                addr,
-                size,
-                stack
-            }),
+            .prop_map(
+                |(domain, old_addr, addr, size, stack, native)| Record::Realloc {
+                    domain,
+                    old_addr,
+                    addr,
+                    size,
+                    stack,
+                    native
+                }
+            ),
         (any::<u64>(), any::<u64>())
             .prop_map(|(time_ns, rss_bytes)| Record::Sample { time_ns, rss_bytes }),
     ]
@@ -122,6 +197,14 @@ proptest! {
         let expected: Vec<Record> = chunks.concat();
         prop_assert_eq!(records, expected);
         prop_assert_eq!(completeness.lost_bytes, 0);
+    }
+
+    #[test]
+    fn any_records_with_native_stacks_round_trip(chunks in proptest::collection::vec(proptest::collection::vec(native_record(), 0..60), 0..4)) {
+        let native = Metadata { native_stacks: true, ..metadata() };
+        let bytes = write_with(&chunks, &native);
+        let (records, _) = read_all(&bytes).unwrap();
+        prop_assert_eq!(records, chunks.concat());
     }
 
     #[test]
@@ -163,6 +246,7 @@ fn a_file_cut_inside_the_second_chunk_keeps_the_first_and_counts_the_loss() {
         addr: 0x1000,
         size: 64,
         stack: 7,
+        native: 0,
     }];
     let second = vec![Record::Free {
         domain: Domain::Object,
@@ -213,9 +297,24 @@ fn a_newer_version_is_refused_with_both_versions() {
         Err(
             e @ Error::NewerVersion {
                 found: 99,
-                supported: 1,
+                supported: 2,
             },
         ) => assert!(e.to_string().contains("upgrade memsleuth")),
+        other => panic!("expected a version error, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_older_version_is_refused_with_both_versions() {
+    let mut bytes = write(&[]);
+    bytes[8] = 1;
+    match read_all(&bytes) {
+        Err(
+            e @ Error::OlderVersion {
+                found: 1,
+                supported: 2,
+            },
+        ) => assert!(e.to_string().contains("older memsleuth")),
         other => panic!("expected a version error, got {other:?}"),
     }
 }

@@ -20,13 +20,23 @@ create_exception!(
 /// Starts tracking into a new capture. `metadata_json` is the header's
 /// metadata as a JSON object.
 #[pyfunction]
-#[pyo3(signature = (path, metadata_json, sample_interval_ms = 10, force = false, stack_base = None))]
+#[pyo3(signature = (
+    path,
+    metadata_json,
+    sample_interval_ms = 10,
+    force = false,
+    stack_base = None,
+    native_memory = true,
+    native_stacks = false,
+))]
 fn start_tracking(
     path: PathBuf,
     metadata_json: &str,
     sample_interval_ms: u64,
     force: bool,
     stack_base: Option<Vec<Bound<'_, PyAny>>>,
+    native_memory: bool,
+    native_stacks: bool,
 ) -> PyResult<()> {
     let metadata: Metadata = serde_json::from_str(metadata_json)
         .map_err(|e| TrackerError::new_err(format!("invalid capture metadata: {e}")))?;
@@ -44,6 +54,8 @@ fn start_tracking(
                 ptr
             })
             .collect(),
+        native_memory: native_memory || native_stacks,
+        native_stacks,
     };
     memsleuth_tracker::start(&path, &metadata, &options)
         .map_err(|e| TrackerError::new_err(e.to_string()))

@@ -10,6 +10,18 @@ pub struct ThreadJson {
     pub is_main: bool,
 }
 
+/// One layer's totals; see `docs/definitions.md` for what the layers are.
+#[derive(Serialize)]
+pub struct LayerJson {
+    pub layer: &'static str,
+    pub in_total: bool,
+    pub at_peak_bytes: u64,
+    pub max_bytes: u64,
+    pub leaked_bytes: u64,
+    pub allocated_bytes: u64,
+    pub allocations: u64,
+}
+
 #[derive(Serialize)]
 pub struct SummaryJson {
     pub capture: String,
@@ -26,6 +38,9 @@ pub struct SummaryJson {
     pub complete: bool,
     pub lost_bytes: u64,
     pub threads: Vec<ThreadJson>,
+    pub native_memory: bool,
+    pub native_stacks: bool,
+    pub layers: Vec<LayerJson>,
     pub peak_sites: Vec<Site>,
     pub leak_sites: Vec<Site>,
 }
@@ -57,6 +72,21 @@ pub fn summary_json(profile: &Profile, capture: &str, limit: usize) -> SummaryJs
             .map(|t| ThreadJson {
                 native_id: t.native_id,
                 is_main: t.is_main,
+            })
+            .collect(),
+        native_memory: profile.metadata.native_memory,
+        native_stacks: profile.metadata.native_stacks,
+        layers: profile
+            .layers
+            .iter()
+            .map(|l| LayerJson {
+                layer: l.layer.layer_name(),
+                in_total: l.in_total,
+                at_peak_bytes: l.at_peak_bytes,
+                max_bytes: l.max_bytes,
+                leaked_bytes: l.leaked_bytes,
+                allocated_bytes: l.allocated_bytes,
+                allocations: l.allocations,
             })
             .collect(),
         peak_sites: top(Measure::Peak),

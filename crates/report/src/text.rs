@@ -31,19 +31,72 @@ fn shorten_left(s: &str, width: usize) -> String {
     format!("…{tail}")
 }
 
-const NUMBERS_WIDTH: usize = 10 + 2 + 6 + 2 + 10 + 2;
+const NUMBERS_WIDTH: usize = 10 + 2 + 6 + 2 + 10 + 2 + LAYER_WIDTH + 2;
+const LAYER_WIDTH: usize = 14;
+
+/// The layers a site's memory is in, largest first (`native-heap+object`).
+fn layer_label(site: &Site) -> String {
+    let mut layers: Vec<(&&str, &u64)> = site.layers.iter().filter(|(_, v)| **v > 0).collect();
+    layers.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+    let label = layers
+        .iter()
+        .map(|(name, _)| name.trim_start_matches("python-"))
+        .collect::<Vec<_>>()
+        .join("+");
+    shorten_left(&label, LAYER_WIDTH)
+}
+
+fn header(out: &mut String, last: &str) {
+    let _ = writeln!(
+        out,
+        "  {:>10}  {:>6}  {:>10}  {:<LAYER_WIDTH$}  {last}",
+        "bytes", "share", "count", "layer"
+    );
+}
 
 fn site_rows(out: &mut String, sites: &[Site], width: usize) {
     let loc_width = width.saturating_sub(NUMBERS_WIDTH + 2).max(20);
     for s in sites {
         let _ = writeln!(
             out,
-            "  {:>10}  {:>5.1}%  {:>10}  {}",
+            "  {:>10}  {:>5.1}%  {:>10}  {:<LAYER_WIDTH$}  {}",
             human_bytes(s.bytes),
             s.share * 100.0,
             grouped(s.count),
+            layer_label(s),
             location(s, loc_width)
         );
+    }
+}
+
+/// Where the tracked memory was, layer by layer; arenas last, apart.
+fn layer_rows(out: &mut String, profile: &Profile) {
+    if profile.layers.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "Memory by layer:\n  {:<16}  {:>10}  {:>10}  {:>10}  {:>10}",
+        "layer", "at peak", "max", "at exit", "allocated"
+    );
+    for l in &profile.layers {
+        let note = if l.in_total {
+            ""
+        } else {
+            "  (capacity holding python-object blocks; not added to the totals)"
+        };
+        let _ = writeln!(
+            out,
+            "  {:<16}  {:>10}  {:>10}  {:>10}  {:>10}{note}",
+            l.layer.layer_name(),
+            human_bytes(l.at_peak_bytes),
+            human_bytes(l.max_bytes),
+            human_bytes(l.leaked_bytes),
+            human_bytes(l.allocated_bytes),
+        );
+    }
+    if !profile.metadata.native_memory {
+        let _ = writeln!(out, "  (the C heap and mmap were not tracked in this run)");
     }
 }
 
@@ -86,6 +139,7 @@ pub fn summary_text(profile: &Profile, capture: &str, limit: usize, width: usize
         human_bytes(profile.leaked_bytes),
         grouped(profile.leak_count)
     );
+    layer_rows(&mut out, profile);
     for (title, measure) in [
         ("Top sites at the peak", Measure::Peak),
         ("Top sites still live at exit (leaks)", Measure::Leaks),
@@ -98,11 +152,7 @@ pub fn summary_text(profile: &Profile, capture: &str, limit: usize, width: usize
         if sites.is_empty() {
             let _ = writeln!(out, "  (none)");
         } else {
-            let _ = writeln!(
-                out,
-                "  {:>10}  {:>6}  {:>10}  site",
-                "bytes", "share", "count"
-            );
+            header(&mut out, "site");
             site_rows(&mut out, &sites, width);
         }
     }
@@ -123,14 +173,7 @@ pub fn table_text(sites: &[Site], measure: Measure, grouping: Grouping, width: u
         Measure::Count => "number of allocations",
     };
     let _ = writeln!(out, "Sites by {what}, grouped by {}:", grouping.name());
-    let _ = writeln!(
-        out,
-        "  {:>10}  {:>6}  {:>10}  {}",
-        "bytes",
-        "share",
-        "count",
-        grouping.name()
-    );
+    header(&mut out, grouping.name());
     if sites.is_empty() {
         let _ = writeln!(out, "  (none)");
     }

@@ -27,8 +27,10 @@ use memsleuth_format::Record;
 pub(crate) const EVENTS_PER_BLOCK: usize = 16 * 1024;
 /// Blocks a lane may hold before its thread waits for the writer.
 pub(crate) const MAX_BLOCKS: usize = 64;
-/// Words per event in a block: seq, addr, size, and stack | kind | domain.
+/// Words per event in a block: seq, addr, size | kind | domain, stack | native.
 const WORDS: usize = 4;
+/// Bits of the size word that hold the size; kind and domain take the top byte.
+const SIZE_BITS: u32 = 56;
 
 /// The global order of events across threads.
 static SEQ: AtomicU64 = AtomicU64::new(0);
@@ -42,6 +44,12 @@ pub(crate) enum EventKind {
     ReallocFree = 3,
     /// The second half: the new block.
     ReallocAlloc = 4,
+    /// `posix_memalign` and the other aligned allocators.
+    Aligned = 5,
+    /// A new mapping (`mmap`, or the new range of `mremap`).
+    Mmap = 6,
+    /// `munmap`: `addr` and `size` name a range, not a block.
+    Unmap = 7,
 }
 
 impl EventKind {
@@ -51,6 +59,9 @@ impl EventKind {
             1 => EventKind::Calloc,
             3 => EventKind::ReallocFree,
             4 => EventKind::ReallocAlloc,
+            5 => EventKind::Aligned,
+            6 => EventKind::Mmap,
+            7 => EventKind::Unmap,
             _ => EventKind::Free,
         }
     }
@@ -62,6 +73,8 @@ pub(crate) struct Event {
     pub addr: u64,
     pub size: u64,
     pub stack: u32,
+    /// The native stack, 0 when not recorded.
+    pub native: u32,
     pub kind: EventKind,
     pub domain: u8,
 }
@@ -88,23 +101,31 @@ impl Block {
         let w = &self.words[index * WORDS..(index + 1) * WORDS];
         w[0].store(e.seq, Ordering::Relaxed);
         w[1].store(e.addr, Ordering::Relaxed);
-        w[2].store(e.size, Ordering::Relaxed);
-        let packed = u64::from(e.stack) | (e.kind as u64) << 32 | u64::from(e.domain) << 40;
-        w[3].store(packed, Ordering::Relaxed);
+        // No allocation reaches 2^56 bytes; a request that large fails and is never recorded.
+        let size = e.size & ((1 << SIZE_BITS) - 1);
+        let tags = (e.kind as u64) | u64::from(e.domain) << 4;
+        w[2].store(size | tags << SIZE_BITS, Ordering::Relaxed);
+        w[3].store(
+            u64::from(e.stack) | u64::from(e.native) << 32,
+            Ordering::Relaxed,
+        );
         self.published.store(index + 1, Ordering::Release);
     }
 
     /// Reads a published event (the caller loaded `published` with Acquire).
     fn read(&self, index: usize) -> Event {
         let w = &self.words[index * WORDS..(index + 1) * WORDS];
-        let packed = w[3].load(Ordering::Relaxed);
+        let sized = w[2].load(Ordering::Relaxed);
+        let tags = sized >> SIZE_BITS;
+        let stacks = w[3].load(Ordering::Relaxed);
         Event {
             seq: w[0].load(Ordering::Relaxed),
             addr: w[1].load(Ordering::Relaxed),
-            size: w[2].load(Ordering::Relaxed),
-            stack: packed as u32,
-            kind: EventKind::from_u8((packed >> 32) as u8),
-            domain: (packed >> 40) as u8,
+            size: sized & ((1 << SIZE_BITS) - 1),
+            stack: stacks as u32,
+            native: (stacks >> 32) as u32,
+            kind: EventKind::from_u8((tags & 15) as u8),
+            domain: (tags >> 4) as u8,
         }
     }
 }

@@ -39,21 +39,24 @@ typedef struct {
 int ms_python_version_hex(void) { return PY_VERSION_HEX; }
 
 /*
- * The thread state of the calling thread, only if this thread is the one
- * running Python right now; NULL otherwise (no thread state, GIL released, or
- * before 3.12 the GIL held by another thread).
+ * The thread state of the calling thread, or NULL when it has none (a thread
+ * started by C code, or interpreter start-up). The fast path is the running
+ * thread's; a thread that released the GIL (C code such as numpy or zlib
+ * allocating with the GIL released) is found through its GIL-state key. A
+ * thread reads only its own frames, which nothing else changes while it
+ * runs C code, so the walk is safe with or without the GIL.
  */
-static PyThreadState *current_running_tstate(void) {
+static PyThreadState *this_thread_tstate(void) {
 #if PY_VERSION_HEX >= 0x030D0000
     PyThreadState *ts = PyThreadState_GetUnchecked();
 #else
     PyThreadState *ts = _PyThreadState_UncheckedGet();
 #endif
-    if (ts == NULL) return NULL;
 #if PY_VERSION_HEX < 0x030C0000
     /* Before 3.12 the "current" thread state is the GIL holder's, a global. */
-    if (ts->thread_id != PyThread_get_thread_ident()) return NULL;
+    if (ts != NULL && ts->thread_id != PyThread_get_thread_ident()) ts = NULL;
 #endif
+    if (ts == NULL) ts = PyGILState_GetThisThreadState();
     return ts;
 }
 
@@ -79,15 +82,18 @@ static ms_buf bytes_buf(PyObject *o) {
 
 /*
  * Walks the calling thread's Python frames and stores each as two words,
- * (code object, byte offset of the current instruction), filling `out`
+ * (code object, byte offset of the current instruction, with MS_ENTRY set
+ * when the evaluation loop was entered anew for this frame), filling `out`
  * backwards from its end: when the walk fits, the frames sit in
  * out[2 * (cap - n) .. 2 * cap] outermost first, the order the tracker
  * compares stacks in. Returns the number of frames, which may exceed `cap`
  * (the caller grows its buffer and calls again); 0 when this thread is not
  * running Python.
  */
+#define MS_ENTRY ((uint64_t)1 << 31)
+
 intptr_t ms_walk_frames(uint64_t *out, intptr_t cap) {
-    PyThreadState *ts = current_running_tstate();
+    PyThreadState *ts = this_thread_tstate();
     if (ts == NULL) return 0;
     intptr_t n = 0;
 #define MS_STORE(code_, offset_)                         \
@@ -115,15 +121,23 @@ intptr_t ms_walk_frames(uint64_t *out, intptr_t cap) {
 #else
         PyObject *code = (PyObject *)f->f_code;
 #endif
-        MS_STORE(code, _PyInterpreterFrame_LASTI(f) * sizeof(_Py_CODEUNIT));
+#if PY_VERSION_HEX >= 0x030C0000
+        /* 3.12+ pushes a C-stack-owned frame under each frame it enters. */
+        uint64_t entry =
+            (f->previous == NULL || f->previous->owner == FRAME_OWNED_BY_CSTACK) ? MS_ENTRY : 0;
+#else
+        uint64_t entry = f->is_entry ? MS_ENTRY : 0;
+#endif
+        MS_STORE(code, (uint64_t)_PyInterpreterFrame_LASTI(f) * sizeof(_Py_CODEUNIT) | entry);
     }
 #else
     for (PyFrameObject *f = ts->frame; f != NULL; f = f->f_back) {
         int lasti = f->f_lasti < 0 ? 0 : f->f_lasti;
 #if PY_VERSION_HEX >= 0x030A0000
-        MS_STORE(f->f_code, lasti * sizeof(_Py_CODEUNIT));
+        /* Before 3.11 every Python frame has its own evaluation-loop call. */
+        MS_STORE(f->f_code, (uint64_t)lasti * sizeof(_Py_CODEUNIT) | MS_ENTRY);
 #else
-        MS_STORE(f->f_code, lasti);
+        MS_STORE(f->f_code, (uint64_t)lasti | MS_ENTRY);
 #endif
     }
 #endif

@@ -1,8 +1,10 @@
 //! The part of memsleuth that runs inside the profiled process.
 //!
-//! It wraps CPython's three allocator domains (`PyMem_SetAllocator`), records
-//! every allocation, reallocation and free with the interned Python stack of
-//! the allocating thread, and streams the events to a capture file from a
+//! It wraps CPython's three allocator domains (`PyMem_SetAllocator`) and
+//! pymalloc's arena allocator, hooks the C heap and `mmap` in every loaded
+//! object (by rewriting their GOTs, see `sys::native`), records every
+//! allocation, reallocation and free with the interned Python stack of the
+//! allocating thread, and streams the events to a capture file from a
 //! background thread.
 //!
 //! # Design constraints
@@ -23,6 +25,7 @@
 
 mod buffer;
 mod codes;
+mod native_stacks;
 mod recorder;
 mod stacks;
 mod sys;
@@ -66,6 +69,10 @@ pub struct Options {
     /// `python/memsleuth/_runner.py`) is not part of the program. At most
     /// four are honoured.
     pub stack_base: Vec<usize>,
+    /// Also record the C heap (`malloc` and friends) and `mmap`.
+    pub native_memory: bool,
+    /// Record the native (C, C++, Rust) stack of every allocation too.
+    pub native_stacks: bool,
 }
 
 impl Default for Options {
@@ -74,6 +81,8 @@ impl Default for Options {
             sample_interval: Duration::from_millis(10),
             force: false,
             stack_base: Vec::new(),
+            native_memory: true,
+            native_stacks: false,
         }
     }
 }
@@ -126,8 +135,13 @@ pub fn start(path: &Path, metadata: &Metadata, options: &Options) -> Result<(), 
         path: path.to_path_buf(),
         source,
     };
-    let out =
-        CaptureWriter::new(BufWriter::with_capacity(1 << 20, file), metadata).map_err(write_err)?;
+    let metadata = Metadata {
+        native_memory: options.native_memory || options.native_stacks,
+        native_stacks: options.native_stacks,
+        ..metadata.clone()
+    };
+    let out = CaptureWriter::new(BufWriter::with_capacity(1 << 20, file), &metadata)
+        .map_err(write_err)?;
     FORK_HANDLER.call_once(|| {
         sys::os::on_fork_in_child(recorder::disable_after_fork);
     });
@@ -135,8 +149,14 @@ pub fn start(path: &Path, metadata: &Metadata, options: &Options) -> Result<(), 
     stacks::reset_ids();
     stacks::set_stack_base(&options.stack_base);
     codes::reset(sys::shim::code_block_offset());
-    let writer = writer::spawn(out, options.sample_interval).map_err(write_err)?;
-    recorder::enable(true);
+    let writer =
+        writer::spawn(out, options.sample_interval, options.native_stacks).map_err(write_err)?;
+    let native_memory = options.native_memory || options.native_stacks;
+    if native_memory {
+        sys::native::install();
+    }
+    native_stacks::enable(options.native_stacks);
+    recorder::enable(true, native_memory);
     let installed = sys::hooks::install();
     *slot = Some(Session {
         path: path.to_path_buf(),
@@ -154,7 +174,8 @@ pub fn stop() -> Result<WriterStats, Error> {
         return Err(Error::NotTracking);
     };
     sys::hooks::uninstall(s.installed);
-    recorder::enable(false);
+    recorder::enable(false, false);
+    native_stacks::enable(false);
     let stats = s.writer.finish().map_err(|source| Error::Write {
         path: s.path.clone(),
         source,

@@ -10,11 +10,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use memsleuth_format::{AllocKind, Domain, Record, ThreadDef};
 
 use crate::buffer::{self, Event, EventKind, Lane, Producer, MAX_BLOCKS};
+use crate::native_stacks::{self, NativeStacks};
 use crate::stacks::{self, StackCache};
 use crate::{codes, sys, writer};
 
 /// Whether the hooks record; false outside a session and in a forked child.
 static ENABLED: AtomicBool = AtomicBool::new(false);
+/// Whether the C heap and mmap hooks record too (see `sys::native`).
+static NATIVE: AtomicBool = AtomicBool::new(false);
+/// Set when `dlopen` loaded objects the writer has not described yet.
+static OBJECTS_CHANGED: AtomicBool = AtomicBool::new(false);
 /// Distinguishes sessions, so thread state left from an earlier one is rebuilt.
 static SESSION: AtomicU64 = AtomicU64::new(0);
 
@@ -29,14 +34,25 @@ thread_local! {
     static THREAD: RefCell<Option<ThreadState>> = const { RefCell::new(None) };
 }
 
-/// Proof that this thread entered a hook at the outermost level.
+/// Proof that this thread entered a hook and may record.
 pub(crate) struct Guard {
+    /// What `IN_HOOK` was on entry, restored on exit.
+    outer: bool,
     _not_send: std::marker::PhantomData<*const ()>,
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        IN_HOOK.with(|f| f.set(false));
+        let outer = self.outer;
+        IN_HOOK.with(|f| f.set(outer));
+    }
+}
+
+fn guard(outer: bool) -> Guard {
+    IN_HOOK.with(|f| f.set(true));
+    Guard {
+        outer,
+        _not_send: std::marker::PhantomData,
     }
 }
 
@@ -45,23 +61,54 @@ pub(crate) fn enter() -> Option<Guard> {
     if !ENABLED.load(Ordering::Relaxed) {
         return None;
     }
-    IN_HOOK.with(|f| {
-        if f.get() {
-            None
-        } else {
-            f.set(true);
-            Some(Guard {
-                _not_send: std::marker::PhantomData,
-            })
-        }
-    })
+    let nested = IN_HOOK.try_with(Cell::get).unwrap_or(true);
+    (!nested).then(|| guard(false))
 }
 
-pub(crate) fn enable(on: bool) {
+/// Enters a C heap or mmap hook; `None` also when native memory is not tracked.
+pub(crate) fn enter_native() -> Option<Guard> {
+    if !NATIVE.load(Ordering::Relaxed) {
+        return None;
+    }
+    enter()
+}
+
+/// Enters the arena hook, which pymalloc calls from inside an object
+/// allocation or free (a nested call that still must be recorded: arenas
+/// are their own layer, outside the totals).
+pub(crate) fn enter_arena() -> Option<Guard> {
+    if !ENABLED.load(Ordering::Relaxed) {
+        return None;
+    }
+    IN_HOOK.try_with(Cell::get).ok().map(guard)
+}
+
+/// Keeps this thread's own allocations out of the capture for good: the
+/// writer's, whose libc calls may pass through patched GOTs.
+pub(crate) fn never_record_this_thread() {
+    let _ = IN_HOOK.try_with(|f| f.set(true));
+}
+
+pub(crate) fn enable(on: bool, native: bool) {
     if on {
         SESSION.fetch_add(1, Ordering::AcqRel);
     }
+    NATIVE.store(on && native, Ordering::Release);
     ENABLED.store(on, Ordering::Release);
+}
+
+/// Called after `dlopen` loaded objects: the unwinder must know them, and
+/// the writer must describe them in the capture.
+pub(crate) fn on_objects_changed() {
+    if native_stacks::is_enabled() {
+        native_stacks::rebuild();
+    }
+    OBJECTS_CHANGED.store(true, Ordering::Release);
+}
+
+/// Whether objects were loaded since the last call.
+pub(crate) fn take_objects_changed() -> bool {
+    OBJECTS_CHANGED.swap(false, Ordering::AcqRel)
 }
 
 pub(crate) fn is_enabled() -> bool {
@@ -78,6 +125,8 @@ struct ThreadState {
     session: u64,
     producer: Producer,
     stacks: StackCache,
+    /// Made on the thread's first allocation when native stacks are on.
+    native: Option<NativeStacks>,
     defs: Vec<Record>,
 }
 
@@ -97,6 +146,7 @@ impl ThreadState {
             session: SESSION.load(Ordering::Acquire),
             producer,
             stacks: StackCache::new(root),
+            native: None,
             defs: Vec::new(),
         }
     }
@@ -142,6 +192,10 @@ fn record(event: Event, needs_stack: bool) {
                 Some(stack) => event.stack = stack,
                 None => return,
             }
+            if native_stacks::is_enabled() {
+                let native = ts.native.get_or_insert_with(NativeStacks::new);
+                event.native = native.current(&mut ts.defs);
+            }
         }
         ts.push(event);
     });
@@ -156,6 +210,7 @@ fn event(kind: EventKind, domain: Domain, addr: usize, size: usize) -> Event {
         addr: addr as u64,
         size: size as u64,
         stack: UNKNOWN_STACK,
+        native: 0,
         kind,
         domain: domain as u8,
     }
@@ -165,8 +220,14 @@ pub(crate) fn on_alloc(_guard: &Guard, domain: Domain, kind: AllocKind, addr: us
     let kind = match kind {
         AllocKind::Malloc => EventKind::Malloc,
         AllocKind::Calloc => EventKind::Calloc,
+        AllocKind::Aligned => EventKind::Aligned,
+        AllocKind::Mmap => EventKind::Mmap,
     };
     record(event(kind, domain, addr, size), true);
+}
+
+pub(crate) fn on_unmap(_guard: &Guard, addr: usize, size: usize) {
+    record(event(EventKind::Unmap, Domain::Mmap, addr, size), false);
 }
 
 pub(crate) fn on_free(_guard: &Guard, domain: Domain, addr: usize) {

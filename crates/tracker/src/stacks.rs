@@ -61,6 +61,10 @@ fn common_prefix_frames(a: &[u64], b: &[u64]) -> usize {
     i / 2
 }
 
+/// Set in a walked frame's offset word when the frame is an entry frame
+/// (`MS_ENTRY` in the shim); offsets themselves never reach it.
+const ENTRY_BIT: u32 = 1 << 31;
+
 /// Slots of the per-thread frame cache; a power of two.
 const FRAME_CACHE_SLOTS: usize = 1024;
 
@@ -239,7 +243,8 @@ impl StackCache {
                     id,
                     parent,
                     code: code_id,
-                    offset,
+                    offset: offset & !ENTRY_BIT,
+                    entry: offset & ENTRY_BIT != 0,
                 }));
                 id
             })

@@ -10,7 +10,8 @@ use std::thread::{self, JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
 use memsleuth_format::writer::CaptureWriter;
-use memsleuth_format::{AllocKind, Domain, Record};
+use memsleuth_format::{AllocKind, Domain, ModuleDef, Record};
+use rustc_hash::FxHashSet;
 
 use crate::buffer::{self, Event, EventKind, Lane, Producer};
 use crate::{recorder, sys};
@@ -73,6 +74,7 @@ impl WriterHandle {
 pub(crate) fn spawn(
     out: CaptureWriter<BufWriter<File>>,
     interval: Duration,
+    describe_modules: bool,
 ) -> io::Result<WriterHandle> {
     let stop = Arc::new(AtomicBool::new(false));
     let (lane, producer) = Lane::new(Vec::new());
@@ -85,10 +87,20 @@ pub(crate) fn spawn(
         start: Instant::now(),
         stop: Arc::clone(&stop),
         stats: WriterStats::default(),
+        modules: describe_modules.then(FxHashSet::default),
     };
+    // The thread's start-up allocates through libc (thread-local destructor
+    // registration), which the native hooks may see; recording starts only
+    // once the thread has marked itself as never recorded.
+    let (started_tx, started_rx) = std::sync::mpsc::sync_channel(1);
     let thread = thread::Builder::new()
         .name("memsleuth-writer".into())
-        .spawn(move || state.run())?;
+        .spawn(move || {
+            recorder::never_record_this_thread();
+            let _ = started_tx.send(());
+            state.run()
+        })?;
+    let _ = started_rx.recv();
     *WRITER_THREAD.lock().unwrap_or_else(|p| p.into_inner()) = Some(thread.thread().clone());
     Ok(WriterHandle { stop, thread })
 }
@@ -101,6 +113,9 @@ struct WriterLoop {
     start: Instant,
     stop: Arc<AtomicBool>,
     stats: WriterStats,
+    /// With native stacks: the loaded objects already described, by load
+    /// bias and path; `None` when modules are not described.
+    modules: Option<FxHashSet<(u64, String)>>,
 }
 
 impl WriterLoop {
@@ -115,6 +130,7 @@ impl WriterLoop {
             let tick = Instant::now();
             let bound = buffer::next_seq();
             let time_ns = self.start.elapsed().as_nanos() as u64;
+            self.describe_new_modules(&mut defs);
             self.collect(bound, &mut defs, &mut events);
             if failure.is_none() {
                 events.sort_by_key(|e| e.seq);
@@ -127,7 +143,7 @@ impl WriterLoop {
                     // The capture cannot grow (disk full, file gone): the
                     // program must run on as if untracked, so stop recording
                     // rather than let buffers fill and block it.
-                    recorder::enable(false);
+                    recorder::enable(false, false);
                     failure = Some(e);
                 }
             }
@@ -141,6 +157,32 @@ impl WriterLoop {
                 thread::park_timeout(rest);
             }
         }
+    }
+
+    /// Adds a module record for every loaded object not described yet: at
+    /// the first tick, and after a `dlopen`.
+    fn describe_new_modules(&mut self, defs: &mut Vec<Record>) {
+        let Some(known) = self.modules.as_mut() else {
+            return;
+        };
+        if !known.is_empty() && !recorder::take_objects_changed() {
+            return;
+        }
+        sys::objects::for_each(|o| {
+            let Some(range) = o.address_range() else {
+                return;
+            };
+            let path = sys::objects::path(o);
+            if known.insert((o.bias as u64, path.clone())) {
+                defs.push(Record::Module(ModuleDef {
+                    path,
+                    build_id: sys::objects::build_id(o),
+                    load_bias: o.bias as u64,
+                    start: range.start,
+                    end: range.end,
+                }));
+            }
+        });
     }
 
     /// Gathers every definition, and every event numbered from `self.next`
@@ -205,23 +247,23 @@ impl WriterLoop {
             let domain = Domain::from_u8(e.domain).unwrap_or(Domain::Raw);
             let next = events.get(i + 1);
             let record = match e.kind {
-                EventKind::Malloc | EventKind::Calloc => {
-                    let kind = if e.kind == EventKind::Calloc {
-                        AllocKind::Calloc
-                    } else {
-                        AllocKind::Malloc
-                    };
+                EventKind::Malloc | EventKind::Calloc | EventKind::Aligned | EventKind::Mmap => {
                     Record::Alloc {
                         domain,
-                        kind,
+                        kind: alloc_kind(e.kind),
                         addr: e.addr,
                         size: e.size,
                         stack: e.stack,
+                        native: e.native,
                     }
                 }
                 EventKind::Free => Record::Free {
                     domain,
                     addr: e.addr,
+                },
+                EventKind::Unmap => Record::Unmap {
+                    addr: e.addr,
+                    size: e.size,
                 },
                 EventKind::ReallocFree => match next {
                     Some(n)
@@ -236,6 +278,7 @@ impl WriterLoop {
                             addr: n.addr,
                             size: n.size,
                             stack: n.stack,
+                            native: n.native,
                         }
                     }
                     _ => Record::Free {
@@ -249,6 +292,7 @@ impl WriterLoop {
                     addr: e.addr,
                     size: e.size,
                     stack: e.stack,
+                    native: e.native,
                 },
             };
             self.out.push(&record);
@@ -260,6 +304,15 @@ impl WriterLoop {
             }
         }
         Ok(())
+    }
+}
+
+fn alloc_kind(kind: EventKind) -> AllocKind {
+    match kind {
+        EventKind::Calloc => AllocKind::Calloc,
+        EventKind::Aligned => AllocKind::Aligned,
+        EventKind::Mmap => AllocKind::Mmap,
+        _ => AllocKind::Malloc,
     }
 }
 

@@ -1,4 +1,5 @@
-//! CPython allocator hooks (`PyMem_SetAllocator`) for the three domains.
+//! CPython allocator hooks: `PyMem_SetAllocator` for the three domains, and
+//! `PyObject_SetArenaAllocator` for the arenas pymalloc carves objects from.
 //!
 //! Each hook calls the allocator it wrapped and reports the block to the
 //! recorder. The order is what keeps the capture exact when threads race on
@@ -9,7 +10,10 @@
 use std::ffi::c_void;
 
 use memsleuth_format::{AllocKind, Domain};
-use pyo3_ffi::{PyMemAllocatorDomain, PyMemAllocatorEx, PyMem_GetAllocator, PyMem_SetAllocator};
+use pyo3_ffi::{
+    PyMemAllocatorDomain, PyMemAllocatorEx, PyMem_GetAllocator, PyMem_SetAllocator,
+    PyObjectArenaAllocator, PyObject_GetArenaAllocator, PyObject_SetArenaAllocator,
+};
 
 use crate::recorder;
 
@@ -23,6 +27,7 @@ struct Wrapped {
 /// The wrapped allocators, to restore on uninstallation.
 pub(crate) struct Installed {
     originals: [PyMemAllocatorEx; 3],
+    arena: PyObjectArenaAllocator,
 }
 
 // SAFETY: the allocator tables only hold function pointers and the context
@@ -33,7 +38,8 @@ fn ffi_domain(domain: Domain) -> PyMemAllocatorDomain {
     match domain {
         Domain::Raw => PyMemAllocatorDomain::PYMEM_DOMAIN_RAW,
         Domain::Mem => PyMemAllocatorDomain::PYMEM_DOMAIN_MEM,
-        Domain::Object => PyMemAllocatorDomain::PYMEM_DOMAIN_OBJ,
+        // Only the three CPython domains are wrapped here.
+        _ => PyMemAllocatorDomain::PYMEM_DOMAIN_OBJ,
     }
 }
 
@@ -53,7 +59,7 @@ fn empty_allocator() -> PyMemAllocatorEx {
 /// allocators: CPython requires both for `PyMem_SetAllocator`.
 pub(crate) fn install() -> Installed {
     let mut originals = [empty_allocator(), empty_allocator(), empty_allocator()];
-    for (slot, domain) in originals.iter_mut().zip(Domain::ALL) {
+    for (slot, domain) in originals.iter_mut().zip(Domain::PYTHON) {
         // SAFETY: the caller holds the GIL (this function's contract) and
         // `slot` is a valid, writable allocator table.
         unsafe { PyMem_GetAllocator(ffi_domain(domain), slot) };
@@ -72,16 +78,40 @@ pub(crate) fn install() -> Installed {
         // leaked `Wrapped` that lives for the rest of the process.
         unsafe { PyMem_SetAllocator(ffi_domain(domain), &mut hook) };
     }
-    Installed { originals }
+    Installed {
+        originals,
+        arena: install_arena_hooks(),
+    }
+}
+
+fn install_arena_hooks() -> PyObjectArenaAllocator {
+    let mut original = PyObjectArenaAllocator::default();
+    // SAFETY: the caller of `install` holds the GIL; `original` is writable.
+    unsafe { PyObject_GetArenaAllocator(&mut original) };
+    let wrapped: &'static PyObjectArenaAllocator = Box::leak(Box::new(original));
+    let mut hook = PyObjectArenaAllocator {
+        ctx: (wrapped as *const PyObjectArenaAllocator)
+            .cast_mut()
+            .cast::<c_void>(),
+        alloc: Some(hook_arena_alloc),
+        free: Some(hook_arena_free),
+    };
+    // SAFETY: as above; CPython copies the table, and `ctx` points to a
+    // leaked copy of the original allocator that is never freed.
+    unsafe { PyObject_SetArenaAllocator(&mut hook) };
+    original
 }
 
 /// Puts back the allocators `install` wrapped. Same contract as `install`.
 pub(crate) fn uninstall(installed: Installed) {
-    for (mut original, domain) in installed.originals.into_iter().zip(Domain::ALL) {
+    for (mut original, domain) in installed.originals.into_iter().zip(Domain::PYTHON) {
         // SAFETY: the caller holds the GIL; `original` is the table CPython
         // handed us, whose blocks are the same blocks our hooks passed through.
         unsafe { PyMem_SetAllocator(ffi_domain(domain), &mut original) };
     }
+    let mut arena = installed.arena;
+    // SAFETY: as above, for the arena allocator.
+    unsafe { PyObject_SetArenaAllocator(&mut arena) };
 }
 
 /// Recovers the wrapped allocator from a hook's context pointer.
@@ -154,4 +184,38 @@ extern "C" fn hook_free(ctx: *mut c_void, ptr: *mut c_void) {
     }
     let Some(free) = w.inner.free else { return };
     free(w.inner.ctx, ptr);
+}
+
+/// Recovers the wrapped arena allocator from a hook's context pointer.
+fn wrapped_arena<'a>(ctx: *mut c_void) -> &'a PyObjectArenaAllocator {
+    // SAFETY: the arena hooks are installed with `ctx` pointing to a leaked,
+    // never freed, never mutated copy of the original (see `install_arena_hooks`).
+    unsafe { &*ctx.cast::<PyObjectArenaAllocator>() }
+}
+
+extern "C" fn hook_arena_alloc(ctx: *mut c_void, size: usize) -> *mut c_void {
+    let w = wrapped_arena(ctx);
+    let guard = recorder::enter_arena();
+    let Some(alloc) = w.alloc else {
+        return std::ptr::null_mut();
+    };
+    let ptr = alloc(w.ctx, size);
+    if let Some(g) = guard {
+        if !ptr.is_null() {
+            recorder::on_alloc(&g, Domain::Arena, AllocKind::Mmap, ptr as usize, size);
+        }
+    }
+    ptr
+}
+
+extern "C" fn hook_arena_free(ctx: *mut c_void, ptr: *mut c_void, size: usize) {
+    let w = wrapped_arena(ctx);
+    if let Some(g) = recorder::enter_arena() {
+        if !ptr.is_null() {
+            recorder::on_free(&g, Domain::Arena, ptr as usize);
+        }
+    }
+    if let Some(free) = w.free {
+        free(w.ctx, ptr, size);
+    }
 }

@@ -1,6 +1,8 @@
 //! The system layer: every line of unsafe code in memsleuth lives below this
-//! module. It talks to CPython (allocator hooks, the C shim that reads frames)
-//! and to the OS (`gettid`, `fork` handlers). Everything above it is safe Rust
+//! module. It talks to CPython (allocator hooks, the C shim that reads frames),
+//! to the dynamic linker (the loaded objects, their GOTs, which `native`
+//! rewrites to hook the C heap and mmap) and to the OS (`gettid`, `fork`
+//! handlers). Everything above it is safe Rust
 //! operating on plain integers.
 //!
 //! # Safety
@@ -9,6 +11,10 @@
 //! context pointer that is leaked and never freed; and the shim only reads
 //! frames of the calling thread while that thread runs Python.
 
+pub(crate) mod got;
 pub(crate) mod hooks;
+pub(crate) mod native;
+pub(crate) mod objects;
 pub(crate) mod os;
 pub(crate) mod shim;
+pub(crate) mod unwind;

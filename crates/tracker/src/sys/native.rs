@@ -1,0 +1,339 @@
+//! Hooks for the C heap and mmap, installed into every loaded object's GOT
+//! (see `got`), and re-installed into objects a later `dlopen` brings in.
+//!
+//! Each hook calls the real function — the one this extension module itself
+//! is bound to, since our own GOT is never rewritten — and reports the block
+//! to the recorder with the same ordering rule as the CPython hooks: a block
+//! is reported freed before it is released, and allocated after it exists.
+//!
+//! Once installed the hooks stay for the life of the process; outside a
+//! session they cost one flag check and pass the call through.
+
+use std::ffi::{c_char, c_int, c_void};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use memsleuth_format::{AllocKind, Domain};
+
+use super::got::{self, Redirect};
+use super::objects;
+use crate::recorder;
+
+extern "C" {
+    // Obsolete but still exported by glibc, and still called by old code.
+    fn valloc(size: usize) -> *mut c_void;
+    fn pvalloc(size: usize) -> *mut c_void;
+}
+
+/// Serialises patching: two threads changing page protections at once
+/// could leave a page read-only under the other's write.
+static PATCH_LOCK: Mutex<()> = Mutex::new(());
+/// Load bias of this extension module, which is never patched (0: unknown yet).
+static OWN_BIAS: AtomicUsize = AtomicUsize::new(0);
+
+fn redirects() -> [Redirect; 15] {
+    let r = |symbol, hook: usize| Redirect { symbol, hook };
+    [
+        r(c"malloc", hook_malloc as *const () as usize),
+        r(c"calloc", hook_calloc as *const () as usize),
+        r(c"realloc", hook_realloc as *const () as usize),
+        r(c"reallocarray", hook_reallocarray as *const () as usize),
+        r(c"free", hook_free as *const () as usize),
+        r(c"posix_memalign", hook_posix_memalign as *const () as usize),
+        r(c"aligned_alloc", hook_aligned_alloc as *const () as usize),
+        r(c"memalign", hook_memalign as *const () as usize),
+        r(c"valloc", hook_valloc as *const () as usize),
+        r(c"pvalloc", hook_pvalloc as *const () as usize),
+        r(c"mmap", hook_mmap as *const () as usize),
+        r(c"mmap64", hook_mmap as *const () as usize),
+        r(c"munmap", hook_munmap as *const () as usize),
+        r(c"mremap", hook_mremap as *const () as usize),
+        r(c"dlopen", hook_dlopen as *const () as usize),
+    ]
+}
+
+/// Python's foreign-function interfaces call C functions through addresses
+/// they look up with `dlsym` (`ctypes.CDLL("libc.so.6").malloc`), which no
+/// GOT sees; in these objects `dlsym` itself is redirected. Only in these:
+/// a `dlsym(RTLD_NEXT, ...)` answers relative to its caller, so it cannot be
+/// forwarded from elsewhere, and these modules never make one.
+fn is_ffi_module(object: &objects::Object<'_>) -> bool {
+    let name = object.name.to_bytes();
+    let file = name.rsplit(|&b| b == b'/').next().unwrap_or(name);
+    file.starts_with(b"_ctypes") || file.starts_with(b"_cffi_backend")
+}
+
+/// Points every loaded object except the dynamic linker, the vDSO and this
+/// module at the hooks. Idempotent: objects already patched are unchanged.
+pub(crate) fn install() {
+    let _lock = PATCH_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    if OWN_BIAS.load(Ordering::Relaxed) == 0 {
+        OWN_BIAS.store(objects::own_bias().unwrap_or(usize::MAX), Ordering::Relaxed);
+    }
+    let own = OWN_BIAS.load(Ordering::Relaxed);
+    let table = redirects();
+    let lookup = [Redirect {
+        symbol: c"dlsym",
+        hook: hook_dlsym as *const () as usize,
+    }];
+    objects::for_each(|o| {
+        if o.bias != own && !o.is_loader_or_vdso() {
+            got::patch(o, &table);
+            if is_ffi_module(o) {
+                got::patch(o, &lookup);
+            }
+        }
+    });
+}
+
+/// The hook standing in for a real function, when `real` is one we hook.
+fn hook_for(real: usize) -> Option<usize> {
+    let pairs: [(usize, usize); 14] = [
+        (
+            libc::malloc as *const () as usize,
+            hook_malloc as *const () as usize,
+        ),
+        (
+            libc::calloc as *const () as usize,
+            hook_calloc as *const () as usize,
+        ),
+        (
+            libc::realloc as *const () as usize,
+            hook_realloc as *const () as usize,
+        ),
+        (
+            libc::reallocarray as *const () as usize,
+            hook_reallocarray as *const () as usize,
+        ),
+        (
+            libc::free as *const () as usize,
+            hook_free as *const () as usize,
+        ),
+        (
+            libc::posix_memalign as *const () as usize,
+            hook_posix_memalign as *const () as usize,
+        ),
+        (
+            libc::aligned_alloc as *const () as usize,
+            hook_aligned_alloc as *const () as usize,
+        ),
+        (
+            libc::memalign as *const () as usize,
+            hook_memalign as *const () as usize,
+        ),
+        (
+            valloc as *const () as usize,
+            hook_valloc as *const () as usize,
+        ),
+        (
+            pvalloc as *const () as usize,
+            hook_pvalloc as *const () as usize,
+        ),
+        (
+            libc::mmap as *const () as usize,
+            hook_mmap as *const () as usize,
+        ),
+        (
+            libc::munmap as *const () as usize,
+            hook_munmap as *const () as usize,
+        ),
+        (
+            libc::mremap as *const () as usize,
+            hook_mremap as *const () as usize,
+        ),
+        (
+            libc::dlopen as *const () as usize,
+            hook_dlopen as *const () as usize,
+        ),
+    ];
+    pairs
+        .iter()
+        .find(|(r, _)| *r == real)
+        .map(|&(_, hook)| hook)
+}
+
+extern "C" fn hook_dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void {
+    // SAFETY: see hook_malloc.
+    let real = unsafe { libc::dlsym(handle, symbol) };
+    match hook_for(real as usize) {
+        Some(hook) => hook as *mut c_void,
+        None => real,
+    }
+}
+
+fn report_alloc(kind: AllocKind, domain: Domain, ptr: *mut c_void, size: usize) {
+    if let Some(g) = recorder::enter_native() {
+        if !ptr.is_null() {
+            recorder::on_alloc(&g, domain, kind, ptr as usize, size);
+        }
+    }
+}
+
+extern "C" fn hook_malloc(size: usize) -> *mut c_void {
+    // SAFETY (every pass-through call in this file): the caller's arguments
+    // go unchanged to the function the caller meant to call.
+    let ptr = unsafe { libc::malloc(size) };
+    report_alloc(AllocKind::Malloc, Domain::Native, ptr, size);
+    ptr
+}
+
+extern "C" fn hook_calloc(n: usize, size: usize) -> *mut c_void {
+    // SAFETY: see hook_malloc.
+    let ptr = unsafe { libc::calloc(n, size) };
+    report_alloc(
+        AllocKind::Calloc,
+        Domain::Native,
+        ptr,
+        n.saturating_mul(size),
+    );
+    ptr
+}
+
+/// A realloc in two halves, so the old block is reported gone before another
+/// thread can be handed its address.
+fn realloc_with(old: *mut c_void, size: usize, call: impl FnOnce() -> *mut c_void) -> *mut c_void {
+    let Some(g) = recorder::enter_native() else {
+        return call();
+    };
+    if !old.is_null() {
+        recorder::on_realloc_free(&g, Domain::Native, old as usize);
+    }
+    let ptr = call();
+    if !ptr.is_null() {
+        recorder::on_realloc_alloc(&g, Domain::Native, ptr as usize, size);
+    }
+    ptr
+}
+
+extern "C" fn hook_realloc(old: *mut c_void, size: usize) -> *mut c_void {
+    // SAFETY: see hook_malloc.
+    realloc_with(old, size, || unsafe { libc::realloc(old, size) })
+}
+
+extern "C" fn hook_reallocarray(old: *mut c_void, n: usize, size: usize) -> *mut c_void {
+    // SAFETY: see hook_malloc.
+    realloc_with(old, n.saturating_mul(size), || unsafe {
+        libc::reallocarray(old, n, size)
+    })
+}
+
+extern "C" fn hook_free(ptr: *mut c_void) {
+    if !ptr.is_null() {
+        if let Some(g) = recorder::enter_native() {
+            recorder::on_free(&g, Domain::Native, ptr as usize);
+        }
+    }
+    // SAFETY: see hook_malloc.
+    unsafe { libc::free(ptr) }
+}
+
+extern "C" fn hook_posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
+    // SAFETY: see hook_malloc.
+    let rc = unsafe { libc::posix_memalign(out, align, size) };
+    if rc == 0 {
+        // SAFETY: on success posix_memalign stored the block in `*out`.
+        let ptr = unsafe { *out };
+        report_alloc(AllocKind::Aligned, Domain::Native, ptr, size);
+    }
+    rc
+}
+
+extern "C" fn hook_aligned_alloc(align: usize, size: usize) -> *mut c_void {
+    // SAFETY: see hook_malloc.
+    let ptr = unsafe { libc::aligned_alloc(align, size) };
+    report_alloc(AllocKind::Aligned, Domain::Native, ptr, size);
+    ptr
+}
+
+extern "C" fn hook_memalign(align: usize, size: usize) -> *mut c_void {
+    // SAFETY: see hook_malloc.
+    let ptr = unsafe { libc::memalign(align, size) };
+    report_alloc(AllocKind::Aligned, Domain::Native, ptr, size);
+    ptr
+}
+
+extern "C" fn hook_valloc(size: usize) -> *mut c_void {
+    // SAFETY: see hook_malloc.
+    let ptr = unsafe { valloc(size) };
+    report_alloc(AllocKind::Aligned, Domain::Native, ptr, size);
+    ptr
+}
+
+extern "C" fn hook_pvalloc(size: usize) -> *mut c_void {
+    // SAFETY: see hook_malloc.
+    let ptr = unsafe { pvalloc(size) };
+    // pvalloc rounds the request up to whole pages, and hands out at least one.
+    let page = super::os::page_size() as usize;
+    let rounded = size.max(1).div_ceil(page).saturating_mul(page);
+    report_alloc(AllocKind::Aligned, Domain::Native, ptr, rounded);
+    ptr
+}
+
+extern "C" fn hook_mmap(
+    addr: *mut c_void,
+    len: usize,
+    prot: c_int,
+    flags: c_int,
+    fd: c_int,
+    offset: libc::off_t,
+) -> *mut c_void {
+    let guard = recorder::enter_native();
+    if let Some(g) = &guard {
+        // A fixed mapping replaces whatever was mapped in its range.
+        if flags & libc::MAP_FIXED != 0 {
+            recorder::on_unmap(g, addr as usize, len);
+        }
+    }
+    // SAFETY: see hook_malloc.
+    let ptr = unsafe { libc::mmap(addr, len, prot, flags, fd, offset) };
+    if let Some(g) = guard {
+        if ptr != libc::MAP_FAILED {
+            recorder::on_alloc(&g, Domain::Mmap, AllocKind::Mmap, ptr as usize, len);
+        }
+    }
+    ptr
+}
+
+extern "C" fn hook_munmap(addr: *mut c_void, len: usize) -> c_int {
+    if let Some(g) = recorder::enter_native() {
+        recorder::on_unmap(&g, addr as usize, len);
+    }
+    // SAFETY: see hook_malloc.
+    unsafe { libc::munmap(addr, len) }
+}
+
+/// `mremap` is variadic in C; on x86_64 a variadic callee reads its
+/// arguments from the same registers as a fixed one, and the fifth (the new
+/// address) is only meaningful, and only read by the kernel, with MREMAP_FIXED.
+extern "C" fn hook_mremap(
+    old: *mut c_void,
+    old_len: usize,
+    new_len: usize,
+    flags: c_int,
+    new_addr: *mut c_void,
+) -> *mut c_void {
+    let guard = recorder::enter_native();
+    // SAFETY: see hook_malloc.
+    let ptr = unsafe { libc::mremap(old, old_len, new_len, flags, new_addr) };
+    // Reported after the call, as a pair: a failed mremap changes nothing,
+    // and must not show as an unmap.
+    if let Some(g) = guard {
+        if ptr != libc::MAP_FAILED {
+            recorder::on_unmap(&g, old as usize, old_len);
+            recorder::on_alloc(&g, Domain::Mmap, AllocKind::Mmap, ptr as usize, new_len);
+        }
+    }
+    ptr
+}
+
+extern "C" fn hook_dlopen(filename: *const c_char, flags: c_int) -> *mut c_void {
+    // SAFETY: see hook_malloc.
+    let handle = unsafe { libc::dlopen(filename, flags) };
+    if !handle.is_null() {
+        // The new object and its dependencies call malloc through their own,
+        // still untouched, GOTs.
+        install();
+        recorder::on_objects_changed();
+    }
+    handle
+}
