@@ -449,3 +449,96 @@ impl<R: std::io::Read> CompletenessSource for memsleuth_format::reader::CaptureR
         memsleuth_format::reader::CaptureReader::completeness(self).clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use memsleuth_format::AllocKind;
+
+    fn map(addr: u64, size: u64, stack: u32) -> Record {
+        Record::Alloc {
+            domain: Domain::Mmap,
+            kind: AllocKind::Mmap,
+            addr,
+            size,
+            stack,
+            native: 0,
+        }
+    }
+
+    fn live_maps(live: &LiveSet) -> Vec<(u64, u64, u32)> {
+        live.maps
+            .iter()
+            .map(|(&a, b)| (a, b.size, b.key.stack))
+            .collect()
+    }
+
+    #[test]
+    fn an_unmap_in_the_middle_of_a_mapping_keeps_both_ends() {
+        let mut live = LiveSet::default();
+        live.apply(&map(0x10000, 0x8000, 7));
+        live.apply(&Record::Unmap {
+            addr: 0x12000,
+            size: 0x1000,
+        });
+        assert_eq!(
+            live_maps(&live),
+            [(0x10000, 0x2000, 7), (0x13000, 0x5000, 7)]
+        );
+        assert_eq!(live.bytes, 0x7000);
+    }
+
+    #[test]
+    fn an_unmap_across_several_mappings_ends_all_it_covers() {
+        let mut live = LiveSet::default();
+        live.apply(&map(0x10000, 0x1000, 1));
+        live.apply(&map(0x11000, 0x1000, 2));
+        live.apply(&map(0x12000, 0x2000, 3));
+        live.apply(&Record::Unmap {
+            addr: 0x10800,
+            size: 0x2800,
+        });
+        assert_eq!(
+            live_maps(&live),
+            [(0x10000, 0x800, 1), (0x13000, 0x1000, 3)]
+        );
+        assert_eq!(live.bytes, 0x1800);
+    }
+
+    #[test]
+    fn a_fixed_mapping_replaces_what_its_range_held() {
+        let mut live = LiveSet::default();
+        live.apply(&map(0x10000, 0x4000, 1));
+        live.apply(&map(0x11000, 0x1000, 2));
+        assert_eq!(
+            live_maps(&live),
+            [
+                (0x10000, 0x1000, 1),
+                (0x11000, 0x1000, 2),
+                (0x12000, 0x2000, 1)
+            ]
+        );
+        assert_eq!(live.bytes, 0x4000);
+    }
+
+    #[test]
+    fn arenas_are_tracked_but_not_counted_in_the_total() {
+        let mut live = LiveSet::default();
+        let arena = Record::Alloc {
+            domain: Domain::Arena,
+            kind: AllocKind::Mmap,
+            addr: 0x40000,
+            size: 1 << 20,
+            stack: 1,
+            native: 0,
+        };
+        live.apply(&arena);
+        assert_eq!(live.bytes, 0);
+        assert_eq!(live.by_layer[Domain::Arena as usize], 1 << 20);
+        live.apply(&Record::Free {
+            domain: Domain::Arena,
+            addr: 0x40000,
+        });
+        assert_eq!(live.by_layer[Domain::Arena as usize], 0);
+    }
+}

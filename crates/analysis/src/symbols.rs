@@ -4,7 +4,9 @@
 
 use std::cell::RefCell;
 
-use memsleuth_format::{CodeDef, FrameDef, ModuleDef, NativeFrameDef, Record, ThreadDef};
+use memsleuth_format::{
+    CodeDef, FrameDef, ModuleDef, NativeFrameDef, Record, ThreadDef, INTERPRETER_CODE,
+};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
@@ -35,13 +37,24 @@ impl Frame {
         }
     }
 
-    /// The pseudo-frame of an allocation made with no Python code running in
-    /// its thread (interpreter start-up, a thread's bootstrap, C code).
+    /// The pseudo-frame of an allocation made in a thread with no Python
+    /// thread state: a thread started by C code.
     pub fn no_python() -> Frame {
         Frame::python(
             String::from("<native>"),
             0,
             String::from("[no Python frame]"),
+        )
+    }
+
+    /// The pseudo-frame of an allocation made by the interpreter itself in a
+    /// Python thread with no Python frame running: start-up, shutdown, a
+    /// thread starting or ending.
+    pub fn interpreter() -> Frame {
+        Frame::python(
+            String::from("<interpreter>"),
+            0,
+            String::from("[interpreter, no Python frame]"),
         )
     }
 
@@ -104,6 +117,7 @@ impl Symbols {
             return f.clone();
         }
         let frame = match self.codes.get(&node.code) {
+            None if node.code == INTERPRETER_CODE => Frame::interpreter(),
             Some(code) => Frame::python(
                 code.filename.clone(),
                 line_for_offset(
@@ -144,18 +158,21 @@ impl Symbols {
     /// thread: its Python stack, merged with its native stack when one was
     /// recorded. A site with no frame at all yields the `no_python` frame.
     pub fn resolve(&self, key: SiteKey) -> (Vec<Frame>, Option<u64>) {
-        let (python, thread) = self.python_stack(key.stack);
-        let no_python = python.is_empty();
+        let (mut python, thread) = self.python_stack(key.stack);
+        // A stack of no Python frame is named by a pseudo-frame, which stays
+        // the outermost frame, under any native frames, so tables by line
+        // read the same with or without native stacks.
+        let pseudo = match python.as_slice() {
+            [] => Some(Frame::no_python()),
+            [only] if only.frame == Frame::interpreter() => python.pop().map(|f| f.frame),
+            _ => None,
+        };
         let mut frames = if key.native == 0 {
             python.into_iter().map(|f| f.frame).collect()
         } else {
             merge_stacks(python, self.native_stack(key.native))
         };
-        // The pseudo-frame stays the outermost frame, under any native
-        // frames, so tables by line read the same with or without them.
-        if no_python {
-            frames.push(Frame::no_python());
-        }
+        frames.extend(pseudo);
         (frames, thread)
     }
 

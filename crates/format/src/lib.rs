@@ -31,6 +31,10 @@ pub use records::{
 pub const MAGIC: [u8; 8] = *b"MSLEUTH\0";
 /// The format version this crate writes, and the newest it reads.
 pub const FORMAT_VERSION: u16 = 2;
+/// The code id of a frame that stands for the interpreter running with no
+/// Python frame (start-up, shutdown, a thread starting) on a thread that has
+/// a Python thread state. Real code ids start at 1.
+pub const INTERPRETER_CODE: u32 = 0;
 /// The four bytes that open every chunk.
 pub const CHUNK_MAGIC: [u8; 4] = *b"MSCK";
 /// Bytes in a chunk header: magic, codec, 3 reserved, stored and raw lengths, CRC.

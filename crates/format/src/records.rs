@@ -80,16 +80,6 @@ impl AllocKind {
             _ => None,
         }
     }
-
-    /// The C function a native stack ends in.
-    pub fn entry_point(self) -> &'static str {
-        match self {
-            AllocKind::Malloc => "malloc",
-            AllocKind::Calloc => "calloc",
-            AllocKind::Aligned => "aligned allocation",
-            AllocKind::Mmap => "mmap",
-        }
-    }
 }
 
 /// How a code object maps instruction offsets to lines; it changed in 3.10 and 3.11.

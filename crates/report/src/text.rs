@@ -21,6 +21,15 @@ fn location(site: &Site, width: usize) -> String {
     format!("{prefix}{path}{suffix}")
 }
 
+/// Keeps the start of `s` within `width` characters, marking the cut with `…`.
+fn shorten_right(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        return s.to_string();
+    }
+    let head: String = s.chars().take(width - 1).collect();
+    format!("{head}…")
+}
+
 /// Keeps the end of `s` within `width` characters, marking the cut with `…`.
 fn shorten_left(s: &str, width: usize) -> String {
     let n = s.chars().count();
@@ -43,7 +52,8 @@ fn layer_label(site: &Site) -> String {
         .map(|(name, _)| name.trim_start_matches("python-"))
         .collect::<Vec<_>>()
         .join("+");
-    shorten_left(&label, LAYER_WIDTH)
+    // The largest layer comes first and must stay readable.
+    shorten_right(&label, LAYER_WIDTH)
 }
 
 fn header(out: &mut String, last: &str) {
@@ -83,7 +93,7 @@ fn layer_rows(out: &mut String, profile: &Profile) {
         let note = if l.in_total {
             ""
         } else {
-            "  (capacity holding python-object blocks; not added to the totals)"
+            "  (capacity holding small python-object and python-mem blocks; not in the totals)"
         };
         let _ = writeln!(
             out,

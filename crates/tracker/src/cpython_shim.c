@@ -87,14 +87,14 @@ static ms_buf bytes_buf(PyObject *o) {
  * backwards from its end: when the walk fits, the frames sit in
  * out[2 * (cap - n) .. 2 * cap] outermost first, the order the tracker
  * compares stacks in. Returns the number of frames, which may exceed `cap`
- * (the caller grows its buffer and calls again); 0 when this thread is not
- * running Python.
+ * (the caller grows its buffer and calls again); -1 when this thread has no
+ * Python thread state (it was started by C code).
  */
 #define MS_ENTRY ((uint64_t)1 << 31)
 
 intptr_t ms_walk_frames(uint64_t *out, intptr_t cap) {
     PyThreadState *ts = this_thread_tstate();
-    if (ts == NULL) return 0;
+    if (ts == NULL) return -1;
     intptr_t n = 0;
 #define MS_STORE(code_, offset_)                         \
     do {                                                 \

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
 use framehop::{ExplicitModuleSectionInfo, Module, MustNotAllocateDuringUnwind, Unwinder};
-use memsleuth_format::{NativeFrameDef, Record};
+use memsleuth_format::{Domain, NativeFrameDef, Record};
 use rustc_hash::FxHashMap;
 
 use crate::sys::{objects, unwind};
@@ -45,6 +45,15 @@ pub(crate) fn enable(on: bool) {
 
 pub(crate) fn is_enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
+}
+
+/// Whether an allocation in this layer gets a native stack: memory that C
+/// code asked for (the C heap, mmap, the raw domain, arenas). Not objects
+/// and buffers from pymalloc's domains: they are most of all allocations,
+/// their Python stack already names the line, and unwinding each would
+/// multiply the cost of every small object.
+pub(crate) fn wanted_for(domain: u8) -> bool {
+    !matches!(Domain::from_u8(domain), Some(Domain::Object | Domain::Mem))
 }
 
 /// Rebuilds the unwinder from the objects loaded now; after `dlopen`.

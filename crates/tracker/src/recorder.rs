@@ -192,7 +192,7 @@ fn record(event: Event, needs_stack: bool) {
                 Some(stack) => event.stack = stack,
                 None => return,
             }
-            if native_stacks::is_enabled() {
+            if native_stacks::is_enabled() && native_stacks::wanted_for(event.domain) {
                 let native = ts.native.get_or_insert_with(NativeStacks::new);
                 event.native = native.current(&mut ts.defs);
             }

@@ -10,7 +10,7 @@
 
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
-use memsleuth_format::{CodeDef, FrameDef, LineTableFormat, Record};
+use memsleuth_format::{CodeDef, FrameDef, LineTableFormat, Record, INTERPRETER_CODE};
 use rustc_hash::FxHashMap;
 
 use crate::codes;
@@ -61,6 +61,19 @@ fn common_prefix_frames(a: &[u64], b: &[u64]) -> usize {
     i / 2
 }
 
+/// What a walk of the calling thread's frames found.
+enum Walk {
+    /// No Python thread state: a thread started by C code.
+    NoThreadState,
+    /// A thread state but no Python frame: the interpreter starting, shutting
+    /// down, or starting a thread.
+    Interpreter,
+    /// Only the launcher's frames: not the program's allocation.
+    Launcher,
+    /// The program's frames: this word range of `scratch`, outermost first.
+    Frames(std::ops::Range<usize>),
+}
+
 /// Set in a walked frame's offset word when the frame is an entry frame
 /// (`MS_ENTRY` in the shim); offsets themselves never reach it.
 const ENTRY_BIT: u32 = 1 << 31;
@@ -96,6 +109,8 @@ pub(crate) struct StackCache {
     codes: FxHashMap<usize, u32>,
     nodes: FxHashMap<(u32, u32, u32), u32>,
     epoch: u64,
+    /// The interpreter pseudo-frame's node, 0 until first needed.
+    interpreter: u32,
     /// Where the walk writes; frames end up at its tail (see `walk_frames`).
     scratch: Vec<u64>,
 }
@@ -110,6 +125,7 @@ impl StackCache {
             codes: FxHashMap::default(),
             nodes: FxHashMap::default(),
             epoch: codes::epoch(),
+            interpreter: 0,
             scratch: vec![0; 2 * 256],
         }
     }
@@ -149,17 +165,19 @@ impl StackCache {
         self.epoch = now;
     }
 
-    /// Walks the calling thread's frames into `scratch` and returns the word
-    /// range holding the program's frames, outermost first: those inside the
-    /// stack base, if it is on the stack. `None` when the innermost frame is
-    /// the stack base itself: the launcher, not the program, is allocating.
-    fn walk(&mut self) -> Option<std::ops::Range<usize>> {
+    /// Walks the calling thread's frames into `scratch`.
+    fn walk(&mut self) -> Walk {
         loop {
             let cap = self.scratch.len() / 2;
-            let n = shim::walk_frames(&mut self.scratch);
+            let Some(n) = shim::walk_frames(&mut self.scratch) else {
+                return Walk::NoThreadState;
+            };
             if n > cap {
                 self.scratch.resize(2 * n.next_power_of_two(), 0);
                 continue;
+            }
+            if n == 0 {
+                return Walk::Interpreter;
             }
             let start = 2 * (cap - n);
             let frames = &self.scratch[start..];
@@ -168,9 +186,9 @@ impl StackCache {
                 .find(|&i| is_stack_base(frames[2 * i] as usize))
                 .map_or(0, |i| i + 1);
             if skip > 0 && skip == n {
-                return None;
+                return Walk::Launcher;
             }
-            return Some(start + 2 * skip..self.scratch.len());
+            return Walk::Frames(start + 2 * skip..self.scratch.len());
         }
     }
 
@@ -179,11 +197,33 @@ impl StackCache {
     /// launcher's own and must not be recorded.
     pub(crate) fn current(&mut self, defs: &mut Vec<Record>) -> Option<u32> {
         self.forget_dead_codes();
-        let range = self.walk()?;
-        let scratch = std::mem::take(&mut self.scratch);
-        let stack = self.intern(&scratch[range], defs, shim::code_info);
-        self.scratch = scratch;
-        Some(stack)
+        match self.walk() {
+            Walk::Launcher => None,
+            Walk::NoThreadState => Some(self.root),
+            Walk::Interpreter => Some(self.interpreter_node(defs)),
+            Walk::Frames(range) => {
+                let scratch = std::mem::take(&mut self.scratch);
+                let stack = self.intern(&scratch[range], defs, shim::code_info);
+                self.scratch = scratch;
+                Some(stack)
+            }
+        }
+    }
+
+    /// The node standing for "the interpreter, with no Python frame", made
+    /// on first use.
+    fn interpreter_node(&mut self, defs: &mut Vec<Record>) -> u32 {
+        if self.interpreter == 0 {
+            self.interpreter = new_node_id();
+            defs.push(Record::Frame(FrameDef {
+                id: self.interpreter,
+                parent: self.root,
+                code: INTERPRETER_CODE,
+                offset: 0,
+                entry: false,
+            }));
+        }
+        self.interpreter
     }
 
     /// Interns a stack given as words, two per frame, outermost first;

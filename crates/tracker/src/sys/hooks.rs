@@ -176,10 +176,12 @@ extern "C" fn hook_realloc(ctx: *mut c_void, old: *mut c_void, size: usize) -> *
 
 extern "C" fn hook_free(ctx: *mut c_void, ptr: *mut c_void) {
     let w = wrapped(ctx);
+    // The guard lives across the wrapped free: pymalloc hands large blocks
+    // back through the raw domain, whose free must not be recorded again.
     let guard = recorder::enter();
-    if let Some(g) = guard {
+    if let Some(g) = &guard {
         if !ptr.is_null() {
-            recorder::on_free(&g, w.domain, ptr as usize);
+            recorder::on_free(g, w.domain, ptr as usize);
         }
     }
     let Some(free) = w.inner.free else { return };
@@ -210,9 +212,11 @@ extern "C" fn hook_arena_alloc(ctx: *mut c_void, size: usize) -> *mut c_void {
 
 extern "C" fn hook_arena_free(ctx: *mut c_void, ptr: *mut c_void, size: usize) {
     let w = wrapped_arena(ctx);
-    if let Some(g) = recorder::enter_arena() {
+    // Held across the wrapped free, so its munmap is not recorded again.
+    let guard = recorder::enter_arena();
+    if let Some(g) = &guard {
         if !ptr.is_null() {
-            recorder::on_free(&g, Domain::Arena, ptr as usize);
+            recorder::on_free(g, Domain::Arena, ptr as usize);
         }
     }
     if let Some(free) = w.free {

@@ -6,10 +6,13 @@
 //! operating on plain integers.
 //!
 //! # Safety
-//! The invariants each block relies on are argued next to it. Two hold
-//! throughout: hooks only ever call the allocator they wrapped, through a
-//! context pointer that is leaked and never freed; and the shim only reads
-//! frames of the calling thread while that thread runs Python.
+//! The invariants each block relies on are argued next to it. Three hold
+//! throughout: hooks only ever call the function they stand in for (through a
+//! context pointer that is leaked and never freed, or the symbol this module
+//! itself is bound to, whose GOT is never rewritten); the shim and the
+//! unwinder only read the calling thread's own frames and stack; and what is
+//! read from a loaded object (headers, GOT slots, unwind tables) is read
+//! while the object is loaded.
 
 pub(crate) mod got;
 pub(crate) mod hooks;

@@ -9,7 +9,7 @@
 //! Once installed the hooks stay for the life of the process; outside a
 //! session they cost one flag check and pass the call through.
 
-use std::ffi::{c_char, c_int, c_void};
+use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -31,24 +31,41 @@ static PATCH_LOCK: Mutex<()> = Mutex::new(());
 /// Load bias of this extension module, which is never patched (0: unknown yet).
 static OWN_BIAS: AtomicUsize = AtomicUsize::new(0);
 
-fn redirects() -> [Redirect; 15] {
-    let r = |symbol, hook: usize| Redirect { symbol, hook };
+/// A hooked function: its symbol, the real function (what this module is
+/// bound to), and the hook that stands in for it.
+struct Hooked {
+    symbol: &'static CStr,
+    real: usize,
+    hook: usize,
+}
+
+/// Every function hooked in GOTs. `mmap64` is an alias of `mmap` on x86_64.
+fn hooked() -> [Hooked; 15] {
+    macro_rules! hooked {
+        ($symbol:literal, $real:expr, $hook:ident) => {
+            Hooked {
+                symbol: $symbol,
+                real: $real as *const () as usize,
+                hook: $hook as *const () as usize,
+            }
+        };
+    }
     [
-        r(c"malloc", hook_malloc as *const () as usize),
-        r(c"calloc", hook_calloc as *const () as usize),
-        r(c"realloc", hook_realloc as *const () as usize),
-        r(c"reallocarray", hook_reallocarray as *const () as usize),
-        r(c"free", hook_free as *const () as usize),
-        r(c"posix_memalign", hook_posix_memalign as *const () as usize),
-        r(c"aligned_alloc", hook_aligned_alloc as *const () as usize),
-        r(c"memalign", hook_memalign as *const () as usize),
-        r(c"valloc", hook_valloc as *const () as usize),
-        r(c"pvalloc", hook_pvalloc as *const () as usize),
-        r(c"mmap", hook_mmap as *const () as usize),
-        r(c"mmap64", hook_mmap as *const () as usize),
-        r(c"munmap", hook_munmap as *const () as usize),
-        r(c"mremap", hook_mremap as *const () as usize),
-        r(c"dlopen", hook_dlopen as *const () as usize),
+        hooked!(c"malloc", libc::malloc, hook_malloc),
+        hooked!(c"calloc", libc::calloc, hook_calloc),
+        hooked!(c"realloc", libc::realloc, hook_realloc),
+        hooked!(c"reallocarray", libc::reallocarray, hook_reallocarray),
+        hooked!(c"free", libc::free, hook_free),
+        hooked!(c"posix_memalign", libc::posix_memalign, hook_posix_memalign),
+        hooked!(c"aligned_alloc", libc::aligned_alloc, hook_aligned_alloc),
+        hooked!(c"memalign", libc::memalign, hook_memalign),
+        hooked!(c"valloc", valloc, hook_valloc),
+        hooked!(c"pvalloc", pvalloc, hook_pvalloc),
+        hooked!(c"mmap", libc::mmap, hook_mmap),
+        hooked!(c"mmap64", libc::mmap, hook_mmap),
+        hooked!(c"munmap", libc::munmap, hook_munmap),
+        hooked!(c"mremap", libc::mremap, hook_mremap),
+        hooked!(c"dlopen", libc::dlopen, hook_dlopen),
     ]
 }
 
@@ -71,7 +88,10 @@ pub(crate) fn install() {
         OWN_BIAS.store(objects::own_bias().unwrap_or(usize::MAX), Ordering::Relaxed);
     }
     let own = OWN_BIAS.load(Ordering::Relaxed);
-    let table = redirects();
+    let table = hooked().map(|h| Redirect {
+        symbol: h.symbol,
+        hook: h.hook,
+    });
     let lookup = [Redirect {
         symbol: c"dlsym",
         hook: hook_dlsym as *const () as usize,
@@ -88,68 +108,7 @@ pub(crate) fn install() {
 
 /// The hook standing in for a real function, when `real` is one we hook.
 fn hook_for(real: usize) -> Option<usize> {
-    let pairs: [(usize, usize); 14] = [
-        (
-            libc::malloc as *const () as usize,
-            hook_malloc as *const () as usize,
-        ),
-        (
-            libc::calloc as *const () as usize,
-            hook_calloc as *const () as usize,
-        ),
-        (
-            libc::realloc as *const () as usize,
-            hook_realloc as *const () as usize,
-        ),
-        (
-            libc::reallocarray as *const () as usize,
-            hook_reallocarray as *const () as usize,
-        ),
-        (
-            libc::free as *const () as usize,
-            hook_free as *const () as usize,
-        ),
-        (
-            libc::posix_memalign as *const () as usize,
-            hook_posix_memalign as *const () as usize,
-        ),
-        (
-            libc::aligned_alloc as *const () as usize,
-            hook_aligned_alloc as *const () as usize,
-        ),
-        (
-            libc::memalign as *const () as usize,
-            hook_memalign as *const () as usize,
-        ),
-        (
-            valloc as *const () as usize,
-            hook_valloc as *const () as usize,
-        ),
-        (
-            pvalloc as *const () as usize,
-            hook_pvalloc as *const () as usize,
-        ),
-        (
-            libc::mmap as *const () as usize,
-            hook_mmap as *const () as usize,
-        ),
-        (
-            libc::munmap as *const () as usize,
-            hook_munmap as *const () as usize,
-        ),
-        (
-            libc::mremap as *const () as usize,
-            hook_mremap as *const () as usize,
-        ),
-        (
-            libc::dlopen as *const () as usize,
-            hook_dlopen as *const () as usize,
-        ),
-    ];
-    pairs
-        .iter()
-        .find(|(r, _)| *r == real)
-        .map(|&(_, hook)| hook)
+    hooked().iter().find(|h| h.real == real).map(|h| h.hook)
 }
 
 extern "C" fn hook_dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void {
@@ -218,9 +177,10 @@ extern "C" fn hook_reallocarray(old: *mut c_void, n: usize, size: usize) -> *mut
 }
 
 extern "C" fn hook_free(ptr: *mut c_void) {
-    if !ptr.is_null() {
-        if let Some(g) = recorder::enter_native() {
-            recorder::on_free(&g, Domain::Native, ptr as usize);
+    let guard = recorder::enter_native();
+    if let Some(g) = &guard {
+        if !ptr.is_null() {
+            recorder::on_free(g, Domain::Native, ptr as usize);
         }
     }
     // SAFETY: see hook_malloc.
@@ -295,8 +255,9 @@ extern "C" fn hook_mmap(
 }
 
 extern "C" fn hook_munmap(addr: *mut c_void, len: usize) -> c_int {
-    if let Some(g) = recorder::enter_native() {
-        recorder::on_unmap(&g, addr as usize, len);
+    let guard = recorder::enter_native();
+    if let Some(g) = &guard {
+        recorder::on_unmap(g, addr as usize, len);
     }
     // SAFETY: see hook_malloc.
     unsafe { libc::munmap(addr, len) }
@@ -329,9 +290,11 @@ extern "C" fn hook_mremap(
 extern "C" fn hook_dlopen(filename: *const c_char, flags: c_int) -> *mut c_void {
     // SAFETY: see hook_malloc.
     let handle = unsafe { libc::dlopen(filename, flags) };
-    if !handle.is_null() {
-        // The new object and its dependencies call malloc through their own,
-        // still untouched, GOTs.
+    // The new object and its dependencies call malloc through their own,
+    // still untouched, GOTs. Outside a session (and in a forked child, where
+    // the patch lock may be held by a thread that did not survive the fork)
+    // nothing is patched: starting a session patches everything loaded.
+    if !handle.is_null() && recorder::is_enabled() {
         install();
         recorder::on_objects_changed();
     }

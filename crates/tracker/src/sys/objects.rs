@@ -149,3 +149,37 @@ pub(crate) fn path(object: &Object<'_>) -> String {
     }
     String::from_utf8_lossy(name).into_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn note(kind: u32, name: &[u8], desc: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for word in [name.len() as u32, desc.len() as u32, kind] {
+            out.extend_from_slice(&word.to_le_bytes());
+        }
+        for part in [name, desc] {
+            out.extend_from_slice(part);
+            out.resize(out.len().div_ceil(4) * 4, 0);
+        }
+        out
+    }
+
+    #[test]
+    fn the_build_id_note_is_found_after_other_notes() {
+        let mut notes = note(1, b"GNU\0", &[0; 16]);
+        notes.extend(note(3, b"GNU\0", &[0xab, 0xcd, 0xef, 0x01, 0x23]));
+        assert_eq!(
+            find_note(&notes, 3, b"GNU\0"),
+            Some(&[0xab, 0xcd, 0xef, 0x01, 0x23][..])
+        );
+    }
+
+    #[test]
+    fn a_truncated_note_segment_yields_nothing() {
+        let notes = note(3, b"GNU\0", &[1; 20]);
+        assert_eq!(find_note(&notes[..notes.len() - 4], 3, b"GNU\0"), None);
+        assert_eq!(find_note(&notes, 3, b"Go\0\0"), None);
+    }
+}

@@ -39,15 +39,15 @@ pub(crate) struct CodeInfo {
 /// (code object address, byte offset of the current instruction), outermost
 /// first, and returns how many there are. When that is more than
 /// `out.len() / 2`, the buffer holds only the innermost ones: grow it and
-/// call again. Returns 0 when this thread has no Python thread state.
-pub(crate) fn walk_frames(out: &mut [u64]) -> usize {
+/// call again. Returns `None` when this thread has no Python thread state.
+pub(crate) fn walk_frames(out: &mut [u64]) -> Option<usize> {
     let cap = out.len() / 2;
     // SAFETY: `out` holds `2 * cap` words and the shim writes at most that
     // many. The shim reads only the calling thread's own frame chain (see
     // `this_thread_tstate`), which only this thread changes, and it is busy
     // in this hook while the chain is walked.
     let n = unsafe { ms_walk_frames(out.as_mut_ptr(), cap as isize) };
-    n.max(0) as usize
+    usize::try_from(n).ok()
 }
 
 /// Copies a `str` buffer of the given PEP 393 kind into UTF-8.
