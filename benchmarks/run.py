@@ -18,7 +18,10 @@ Per run we record:
 * output size: total bytes of everything the command left in its private,
   initially empty working directory (capture file, side files, report dirs).
 
-Standard library only.  Usage::
+Under the tables, the two targets of the native-memory issue are checked per
+workload and overall (see "The targets set in the issue" below).
+
+Standard library only (the numpy_arrays workload needs numpy).  Usage::
 
     python3 benchmarks/run.py                      # all workloads, all tools, 5 runs
     python3 benchmarks/run.py --runs 3 --only threads --only big_container
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import importlib.util
 import json
 import os
 import platform
@@ -90,6 +94,11 @@ def _build_memsleuth(exe, script, outdir):
     return [exe, "run", "--quiet", "--no-report", "-o", os.path.join(outdir, "capture.msl"), script]
 
 
+def _build_memsleuth_native(exe: Optional[str], script: str, outdir: str) -> list:
+    return [exe, "run", "--native", "--quiet", "--no-report",
+            "-o", os.path.join(outdir, "capture.msl"), script]
+
+
 def _build_tracemalloc(exe, script, outdir):
     return [_py(), "-X", "tracemalloc=25", script]
 
@@ -103,6 +112,10 @@ def _build_memray(exe, script, outdir):
     return [exe, "run", "-q", "-f", "-o", os.path.join(outdir, "capture.bin"), script]
 
 
+def _build_memray_native(exe: Optional[str], script: str, outdir: str) -> list:
+    return [exe, "run", "--native", "-q", "-f", "-o", os.path.join(outdir, "capture.bin"), script]
+
+
 def _build_fil(exe, script, outdir):
     # Global options go before the "run" sub-command.  Fil writes a timestamped
     # report directory under -o; --no-browser stops it from opening the report.
@@ -114,12 +127,17 @@ def make_tools() -> "dict[str, Tool]":
         Tool("plain", "python3 workload.py", None, _build_plain, writes_output=False),
         Tool("memsleuth", "memsleuth run --quiet --no-report -o CAPTURE.msl workload.py",
              "memsleuth", _build_memsleuth),
+        Tool("memsleuth-native",
+             "memsleuth run --native --quiet --no-report -o CAPTURE.msl workload.py",
+             "memsleuth", _build_memsleuth_native),
         Tool("tracemalloc", "python3 -X tracemalloc=25 workload.py", None,
              _build_tracemalloc, writes_output=False),
         Tool("memray-python-allocators",
              "memray run --trace-python-allocators -q -f -o CAPTURE.bin workload.py",
              "memray", _build_memray_pyalloc),
         Tool("memray", "memray run -q -f -o CAPTURE.bin workload.py", "memray", _build_memray),
+        Tool("memray-native", "memray run --native -q -f -o CAPTURE.bin workload.py", "memray",
+             _build_memray_native),
         Tool("fil", "fil-profile -o OUTDIR --no-browser run workload.py", "fil-profile", _build_fil),
     ]
     return {t.name: t for t in tools}
@@ -135,8 +153,9 @@ TOOL_ALIASES = {
 
 
 def _tool_version(tool: Tool) -> str:
-    dist = {"memray": "memray", "memray-python-allocators": "memray",
-            "fil": "filprofiler", "memsleuth": "memsleuth"}.get(tool.name)
+    dist = {"memray": "memray", "memray-python-allocators": "memray", "memray-native": "memray",
+            "fil": "filprofiler", "memsleuth": "memsleuth",
+            "memsleuth-native": "memsleuth"}.get(tool.name)
     if dist is None:
         return platform.python_version()
     try:
@@ -345,8 +364,151 @@ def markdown_table(results: dict, tools: "list[Tool]") -> str:
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------------------
+# The targets set in the issue
+# ---------------------------------------------------------------------------
+
+# Target 1: memsleuth's default mode (Python allocators, C heap and mmap, no
+# native stacks) runs at most this many times as long as plain, on every workload.
+DEFAULT_MODE_MAX_RATIO = 1.5
+# Target 2: with native stacks, memsleuth's overhead is at most this share of
+# memray --native's overhead, on every workload.
+NATIVE_MAX_OVERHEAD_SHARE = 0.5
+
+PASS, MISS, NOT_MEASURED, INCOMPLETE = "PASS", "MISS", "n/a", "INCOMPLETE"
+
+
+def complete_median(results: dict, workload: str, tool: str) -> Optional[float]:
+    """Median wall time of a tool on a workload, or None unless every run succeeded.
+
+    A tool that crashed on some runs has not met a target whatever its other
+    runs say, so such a workload counts as not measured rather than passed.
+    """
+    entry = results[workload].get(tool)
+    if entry is None:
+        return None
+    s = entry["summary"]
+    if s["failed_runs"] or "median_wall_s" not in s:
+        return None
+    return s["median_wall_s"]
+
+
+def overall_status(statuses: "list[str]") -> str:
+    """One verdict for "on every workload": a single MISS decides it."""
+    if MISS in statuses:
+        return MISS
+    if statuses and all(st == PASS for st in statuses):
+        return PASS
+    return INCOMPLETE if PASS in statuses else NOT_MEASURED
+
+
+def default_mode_target(results: dict, workloads: "list[str]") -> dict:
+    per: dict = {}
+    for w in workloads:
+        plain = complete_median(results, w, "plain")
+        tool = complete_median(results, w, "memsleuth")
+        if plain is None or tool is None:
+            per[w] = {"ratio": None, "status": NOT_MEASURED}
+            continue
+        ratio = tool / plain
+        per[w] = {"ratio": ratio, "status": PASS if ratio <= DEFAULT_MODE_MAX_RATIO else MISS}
+    return {
+        "rule": f"memsleuth median wall <= {DEFAULT_MODE_MAX_RATIO:g} x plain median wall "
+                "on every workload",
+        "max_ratio": DEFAULT_MODE_MAX_RATIO,
+        "tools": ["plain", "memsleuth"],
+        "workloads": per,
+        "overall": overall_status([v["status"] for v in per.values()]),
+    }
+
+
+def native_target(results: dict, workloads: "list[str]") -> dict:
+    per: dict = {}
+    for w in workloads:
+        plain = complete_median(results, w, "plain")
+        ours = complete_median(results, w, "memsleuth-native")
+        theirs = complete_median(results, w, "memray-native")
+        if plain is None or ours is None or theirs is None:
+            per[w] = {"memsleuth_native_overhead": None, "memray_native_overhead": None,
+                      "share": None, "status": NOT_MEASURED}
+            continue
+        ours_over, theirs_over = ours / plain - 1, theirs / plain - 1
+        # Compare the overheads, not their quotient: the quotient means nothing
+        # when memray's overhead is within the noise of zero (or below it).
+        ok = ours_over <= NATIVE_MAX_OVERHEAD_SHARE * theirs_over
+        per[w] = {
+            "memsleuth_native_overhead": ours_over,
+            "memray_native_overhead": theirs_over,
+            "share": ours_over / theirs_over if theirs_over > 0 else None,
+            "status": PASS if ok else MISS,
+        }
+    return {
+        "rule": f"(memsleuth-native median / plain median - 1) <= {NATIVE_MAX_OVERHEAD_SHARE:g} x "
+                "(memray-native median / plain median - 1) on every workload",
+        "max_share": NATIVE_MAX_OVERHEAD_SHARE,
+        "tools": ["plain", "memsleuth-native", "memray-native"],
+        "workloads": per,
+        "overall": overall_status([v["status"] for v in per.values()]),
+    }
+
+
+def percent(x: Optional[float]) -> str:
+    return "-" if x is None else f"{x * 100:+.0f}%"
+
+
+def targets_markdown(default_mode: dict, native: dict, ran: "set[str]", runs: int) -> str:
+    """The verdicts, one table per target; a target whose tools did not run gets one line."""
+    lines = [f"1. **Default mode: {default_mode['overall']}.** Target: `memsleuth`'s median wall "
+             f"time is at most {DEFAULT_MODE_MAX_RATIO:g}× plain's on every workload."]
+    lines += _not_run_or_table(
+        default_mode, ran,
+        ["| workload | memsleuth × plain | target |", "|---|---:|---|"],
+        lambda w, v: f"| {w} | {fmt(v['ratio'], '.2f')} | {v['status']} |")
+    lines += ["", f"2. **Native stacks: {native['overall']}.** Target: the overhead of "
+              f"`memsleuth-native` is at most {NATIVE_MAX_OVERHEAD_SHARE:g}× that of "
+              "`memray-native` on every workload (overhead = median wall / plain median wall − 1)."]
+    lines += _not_run_or_table(
+        native, ran,
+        ["| workload | memsleuth-native overhead | memray-native overhead "
+         "| memsleuth / memray overhead | target |", "|---|---:|---:|---:|---|"],
+        lambda w, v: f"| {w} | {percent(v['memsleuth_native_overhead'])} "
+                     f"| {percent(v['memray_native_overhead'])} | {fmt(v['share'], '.2f')} "
+                     f"| {v['status']} |")
+    verdicts = [v["status"] for t in (default_mode, native) for v in t["workloads"].values()]
+    if NOT_MEASURED in verdicts:
+        lines += ["", f"`{NOT_MEASURED}`: a tool the target needs did not run, or failed at least "
+                  f"once on that workload; `{INCOMPLETE}`: no misses, but not every workload was "
+                  "measured."]
+    if runs < 3 and (PASS in verdicts or MISS in verdicts):
+        # with one or two runs a verdict near the limit can flip from run to run
+        lines += ["", f"With {runs} run{'s' if runs != 1 else ''} per command these verdicts are "
+                  "within the noise; use the default 5 runs for a real measurement."]
+    return "\n".join(lines)
+
+
+def _not_run_or_table(target: dict, ran: "set[str]", header: "list[str]",
+                      row: "Callable[[str, dict], str]") -> "list[str]":
+    missing = [name for name in target["tools"] if name not in ran]
+    if missing:  # a table of n/a rows would say less than this line
+        return ["", "Not measured: needs " + ", ".join(f"`{n}`" for n in missing)
+                + " (not selected with --tools, or not available)."]
+    return ["", *header, *(row(w, v) for w, v in target["workloads"].items())]
+
+
 def list_workloads() -> "list[str]":
     return sorted(p.stem for p in WORKLOAD_DIR.glob("*.py") if not p.name.startswith("_"))
+
+
+# Modules outside the standard library that a workload imports. Without them
+# the workload is skipped with a note (or refused with --only) instead of
+# failing under every tool.
+WORKLOAD_REQUIRES = {"numpy_arrays": ("numpy",)}
+
+
+def missing_modules(workload: str) -> "list[str]":
+    # find_spec in this interpreter answers for the children too: they all run
+    # sys.executable or a profiler installed next to it (see find_executable).
+    return [m for m in WORKLOAD_REQUIRES.get(workload, ()) if importlib.util.find_spec(m) is None]
 
 
 def parse_args(argv=None):
@@ -383,6 +545,10 @@ def main(argv=None) -> int:
 
     if args.list:
         print("workloads:", ", ".join(workloads))
+        for w, mods in WORKLOAD_REQUIRES.items():
+            missing = missing_modules(w)
+            print(f"workload {w} needs {', '.join(mods)}"
+                  + (f" (missing: {', '.join(missing)})" if missing else ""))
         for t in tools_by_name.values():
             print(f"tool {t.name}: {t.description}")
         return 0
@@ -406,24 +572,38 @@ def main(argv=None) -> int:
         w = Path(w).stem if w.endswith(".py") else w
         if w not in workloads:
             parser.error(f"unknown workload {w!r}; choose from {', '.join(workloads)}")
+        missing = missing_modules(w)
+        if missing:
+            parser.error(f"workload {w!r} needs {', '.join(missing)}: "
+                         "pip install -r benchmarks/requirements.txt")
         if w not in chosen_workloads:
             chosen_workloads.append(w)
-    chosen_workloads = chosen_workloads or workloads
+    skipped: "dict[str, str]" = {}
+    if not chosen_workloads:
+        for w in workloads:
+            missing = missing_modules(w)
+            if missing:
+                skipped[w] = (f"workload skipped: {', '.join(missing)} not installed "
+                              "(pip install -r benchmarks/requirements.txt)")
+            else:
+                chosen_workloads.append(w)
 
     scratch = tempfile.mkdtemp(prefix="memsleuth-bench-", dir=args.scratch)
     try:
-        return _run(args, tools_by_name, selected, chosen_workloads, scratch)
+        return _run(args, tools_by_name, selected, chosen_workloads, skipped, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _run(args, tools_by_name, selected, workloads, scratch) -> int:
+def _run(args, tools_by_name, selected, workloads, skipped, scratch) -> int:
     log = lambda *a: print(*a, file=sys.stderr, flush=True)  # noqa: E731
 
     log(f"python: {sys.executable} ({platform.python_version()}), cpus: {os.cpu_count()}, "
         f"runs: {args.runs}")
     tools: "list[Tool]" = []
-    notes: "dict[str, str]" = {}
+    notes: "dict[str, str]" = dict(skipped)  # keyed by tool or workload name
+    for w, note in skipped.items():
+        log(f"{w}: {note}")
     for name in selected:
         t = tools_by_name[name]
         probe(t, scratch)
@@ -489,6 +669,10 @@ def _run(args, tools_by_name, selected, workloads, scratch) -> int:
         o = overall[t.name]
         print(f"| {t.name} | {fmt(o['median_ratio'], '.2f')} | {fmt(o['min_ratio'], '.2f')} "
               f"| {fmt(o['max_ratio'], '.2f')} |")
+    default_mode = default_mode_target(results, workloads)
+    native = native_target(results, workloads)
+    print("\n### Targets\n")
+    print(targets_markdown(default_mode, native, {t.name for t in tools}, args.runs))
     if notes:
         print("\n### Notes\n")
         for name, note in notes.items():
@@ -516,6 +700,8 @@ def _run(args, tools_by_name, selected, workloads, scratch) -> int:
                       "*_mib": "MiB (1024*1024 bytes)"},
             "results": results,
             "overall": overall,
+            "targets": {"default_mode": default_mode, "native_vs_memray": native},
+            "skipped_workloads": skipped,
         }
         with open(args.json, "w") as f:
             json.dump(doc, f, indent=2)
