@@ -5,6 +5,15 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+# The symbolizer's tests build C and C++ libraries and split their debug info.
+missing=()
+command -v g++ >/dev/null || missing+=(g++)
+command -v objcopy >/dev/null || missing+=(binutils)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "== installing ${missing[*]}"
+    sudo_=""; [ "$(id -u)" -ne 0 ] && sudo_="sudo"
+    $sudo_ apt-get update -q && $sudo_ apt-get install -y -q "${missing[@]}"
+fi
 scripts/setup.sh
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

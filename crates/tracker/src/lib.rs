@@ -13,9 +13,16 @@
 //!   buffer lock (contended by nothing but the writer, once per interval) and
 //!   allocate nothing. The rare paths: a thread's first event, a code object
 //!   seen for the first time or dying (a registry lock, see `codes`), a new
-//!   buffer block every 16K events, and per-thread tables growing. Stacks are read by walking the thread's
-//!   frame chain at allocation time (no per-call profile hook), and frames are
-//!   kept as (code object, instruction offset): lines are computed offline.
+//!   buffer block every 16K events, per-thread tables growing, and a `dlopen`
+//!   (patching the new objects, rebuilding the unwinder). Stacks are read by
+//!   walking the thread's frame chain at allocation time (no per-call profile
+//!   hook), and frames are kept as (code object, instruction offset): lines,
+//!   like native function names, are computed offline.
+//! - Nothing is counted twice: a per-thread re-entrancy guard, held across
+//!   the call into the wrapped function, keeps the calls an allocator makes
+//!   into another (pymalloc into the raw domain, the raw domain into
+//!   `malloc`, an arena into `mmap`) out of the capture; arenas, which are
+//!   recorded on purpose, are a layer outside the totals.
 //! - The profiled program must behave as if untracked: the tracker never
 //!   raises into it, never keeps its objects alive, and never shows its own
 //!   allocations in the results (they bypass the hooks or are re-entrant calls).
