@@ -161,6 +161,20 @@ def test_capture_with_only_complete_chunks_reads(big_run, tmp_path):
     assert summary["lost_bytes"] == 0
 
 
+# System calls `time.sleep` waits in, across the supported Pythons (x86_64).
+SLEEP_SYSCALLS = {"23", "35", "230", "270"}  # select, nanosleep, clock_nanosleep, pselect6
+
+
+def wait_until_sleeping(pid: int, deadline: float) -> None:
+    """Waits until ``pid`` is blocked in one of the sleep system calls."""
+    while time.monotonic() < deadline:
+        with open(f"/proc/{pid}/syscall") as f:
+            if f.read().split(" ", 1)[0] in SLEEP_SYSCALLS:
+                return
+        time.sleep(0.001)  # polling a condition, not waiting for one to happen by itself
+    raise AssertionError(f"process {pid} never went to sleep")
+
+
 def interrupt_when_ready(cmd, tmp_path, script, *, whole_group: bool):
     """Runs ``cmd``, waits for its "ready" line, then sends SIGINT as a
     terminal's Ctrl-C does: to every process of the job. Returns the exit
@@ -174,6 +188,9 @@ def interrupt_when_ready(cmd, tmp_path, script, *, whole_group: bool):
         if whole_group:
             targets += profiled_children(proc.pid, str(script))
             assert len(targets) == 2, f"expected memsleuth and its program, found {targets}"
+        # "ready" is printed just before the sleep: interrupt only once the
+        # program is in it, or the traceback may point at the print.
+        wait_until_sleeping(targets[-1], time.monotonic() + READY_DEADLINE_S)
         for pid in targets:
             os.kill(pid, signal.SIGINT)
         _, err = proc.communicate(timeout=60)

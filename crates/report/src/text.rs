@@ -41,7 +41,7 @@ fn shorten_left(s: &str, width: usize) -> String {
 }
 
 const NUMBERS_WIDTH: usize = 10 + 2 + 6 + 2 + 10 + 2 + LAYER_WIDTH + 2;
-const LAYER_WIDTH: usize = 14;
+const LAYER_WIDTH: usize = 18;
 
 /// The layers a site's memory is in, largest first (`native-heap+object`).
 fn layer_label(site: &Site) -> String {

@@ -8,8 +8,8 @@
 //! # Safety
 //! The invariants each block relies on are argued next to it. Three hold
 //! throughout: hooks only ever call the function they stand in for (through a
-//! context pointer that is leaked and never freed, or the symbol this module
-//! itself is bound to, whose GOT is never rewritten); the shim and the
+//! context pointer that is leaked and never freed, or the real function found
+//! in the loaded objects before any GOT was rewritten); the shim and the
 //! unwinder only read the calling thread's own frames and stack; and what is
 //! read from a loaded object (headers, GOT slots, unwind tables) is read
 //! while the object is loaded.
@@ -19,5 +19,6 @@ pub(crate) mod hooks;
 pub(crate) mod native;
 pub(crate) mod objects;
 pub(crate) mod os;
+pub(crate) mod real;
 pub(crate) mod shim;
 pub(crate) mod unwind;

@@ -1,8 +1,7 @@
 //! Hooks for the C heap and mmap, installed into every loaded object's GOT
 //! (see `got`), and re-installed into objects a later `dlopen` brings in.
 //!
-//! Each hook calls the real function — the one this extension module itself
-//! is bound to, since our own GOT is never rewritten — and reports the block
+//! Each hook calls the real function (see `real`) and reports the block
 //! to the recorder with the same ordering rule as the CPython hooks: a block
 //! is reported freed before it is released, and allocated after it exists.
 //!
@@ -17,13 +16,8 @@ use memsleuth_format::{AllocKind, Domain};
 
 use super::got::{self, Redirect};
 use super::objects;
+use super::real::real;
 use crate::recorder;
-
-extern "C" {
-    // Obsolete but still exported by glibc, and still called by old code.
-    fn valloc(size: usize) -> *mut c_void;
-    fn pvalloc(size: usize) -> *mut c_void;
-}
 
 /// Serialises patching: two threads changing page protections at once
 /// could leave a page read-only under the other's write.
@@ -41,31 +35,32 @@ struct Hooked {
 
 /// Every function hooked in GOTs. `mmap64` is an alias of `mmap` on x86_64.
 fn hooked() -> [Hooked; 15] {
+    let r = real();
     macro_rules! hooked {
         ($symbol:literal, $real:expr, $hook:ident) => {
             Hooked {
                 symbol: $symbol,
-                real: $real as *const () as usize,
+                real: $real as usize,
                 hook: $hook as *const () as usize,
             }
         };
     }
     [
-        hooked!(c"malloc", libc::malloc, hook_malloc),
-        hooked!(c"calloc", libc::calloc, hook_calloc),
-        hooked!(c"realloc", libc::realloc, hook_realloc),
-        hooked!(c"reallocarray", libc::reallocarray, hook_reallocarray),
-        hooked!(c"free", libc::free, hook_free),
-        hooked!(c"posix_memalign", libc::posix_memalign, hook_posix_memalign),
-        hooked!(c"aligned_alloc", libc::aligned_alloc, hook_aligned_alloc),
-        hooked!(c"memalign", libc::memalign, hook_memalign),
-        hooked!(c"valloc", valloc, hook_valloc),
-        hooked!(c"pvalloc", pvalloc, hook_pvalloc),
-        hooked!(c"mmap", libc::mmap, hook_mmap),
-        hooked!(c"mmap64", libc::mmap, hook_mmap),
-        hooked!(c"munmap", libc::munmap, hook_munmap),
-        hooked!(c"mremap", libc::mremap, hook_mremap),
-        hooked!(c"dlopen", libc::dlopen, hook_dlopen),
+        hooked!(c"malloc", r.malloc, hook_malloc),
+        hooked!(c"calloc", r.calloc, hook_calloc),
+        hooked!(c"realloc", r.realloc, hook_realloc),
+        hooked!(c"reallocarray", r.reallocarray, hook_reallocarray),
+        hooked!(c"free", r.free, hook_free),
+        hooked!(c"posix_memalign", r.posix_memalign, hook_posix_memalign),
+        hooked!(c"aligned_alloc", r.aligned_alloc, hook_aligned_alloc),
+        hooked!(c"memalign", r.memalign, hook_memalign),
+        hooked!(c"valloc", r.valloc, hook_valloc),
+        hooked!(c"pvalloc", r.pvalloc, hook_pvalloc),
+        hooked!(c"mmap", r.mmap, hook_mmap),
+        hooked!(c"mmap64", r.mmap, hook_mmap),
+        hooked!(c"munmap", r.munmap, hook_munmap),
+        hooked!(c"mremap", r.mremap, hook_mremap),
+        hooked!(c"dlopen", r.dlopen, hook_dlopen),
     ]
 }
 
@@ -113,7 +108,7 @@ fn hook_for(real: usize) -> Option<usize> {
 
 extern "C" fn hook_dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void {
     // SAFETY: see hook_malloc.
-    let real = unsafe { libc::dlsym(handle, symbol) };
+    let real = unsafe { (real().dlsym)(handle, symbol) };
     match hook_for(real as usize) {
         Some(hook) => hook as *mut c_void,
         None => real,
@@ -130,15 +125,15 @@ fn report_alloc(kind: AllocKind, domain: Domain, ptr: *mut c_void, size: usize) 
 
 extern "C" fn hook_malloc(size: usize) -> *mut c_void {
     // SAFETY (every pass-through call in this file): the caller's arguments
-    // go unchanged to the function the caller meant to call.
-    let ptr = unsafe { libc::malloc(size) };
+    // go unchanged to the real function the caller meant to call.
+    let ptr = unsafe { (real().malloc)(size) };
     report_alloc(AllocKind::Malloc, Domain::Native, ptr, size);
     ptr
 }
 
 extern "C" fn hook_calloc(n: usize, size: usize) -> *mut c_void {
     // SAFETY: see hook_malloc.
-    let ptr = unsafe { libc::calloc(n, size) };
+    let ptr = unsafe { (real().calloc)(n, size) };
     report_alloc(
         AllocKind::Calloc,
         Domain::Native,
@@ -166,13 +161,13 @@ fn realloc_with(old: *mut c_void, size: usize, call: impl FnOnce() -> *mut c_voi
 
 extern "C" fn hook_realloc(old: *mut c_void, size: usize) -> *mut c_void {
     // SAFETY: see hook_malloc.
-    realloc_with(old, size, || unsafe { libc::realloc(old, size) })
+    realloc_with(old, size, || unsafe { (real().realloc)(old, size) })
 }
 
 extern "C" fn hook_reallocarray(old: *mut c_void, n: usize, size: usize) -> *mut c_void {
     // SAFETY: see hook_malloc.
     realloc_with(old, n.saturating_mul(size), || unsafe {
-        libc::reallocarray(old, n, size)
+        (real().reallocarray)(old, n, size)
     })
 }
 
@@ -184,12 +179,12 @@ extern "C" fn hook_free(ptr: *mut c_void) {
         }
     }
     // SAFETY: see hook_malloc.
-    unsafe { libc::free(ptr) }
+    unsafe { (real().free)(ptr) }
 }
 
 extern "C" fn hook_posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
     // SAFETY: see hook_malloc.
-    let rc = unsafe { libc::posix_memalign(out, align, size) };
+    let rc = unsafe { (real().posix_memalign)(out, align, size) };
     if rc == 0 {
         // SAFETY: on success posix_memalign stored the block in `*out`.
         let ptr = unsafe { *out };
@@ -200,28 +195,28 @@ extern "C" fn hook_posix_memalign(out: *mut *mut c_void, align: usize, size: usi
 
 extern "C" fn hook_aligned_alloc(align: usize, size: usize) -> *mut c_void {
     // SAFETY: see hook_malloc.
-    let ptr = unsafe { libc::aligned_alloc(align, size) };
+    let ptr = unsafe { (real().aligned_alloc)(align, size) };
     report_alloc(AllocKind::Aligned, Domain::Native, ptr, size);
     ptr
 }
 
 extern "C" fn hook_memalign(align: usize, size: usize) -> *mut c_void {
     // SAFETY: see hook_malloc.
-    let ptr = unsafe { libc::memalign(align, size) };
+    let ptr = unsafe { (real().memalign)(align, size) };
     report_alloc(AllocKind::Aligned, Domain::Native, ptr, size);
     ptr
 }
 
 extern "C" fn hook_valloc(size: usize) -> *mut c_void {
     // SAFETY: see hook_malloc.
-    let ptr = unsafe { valloc(size) };
+    let ptr = unsafe { (real().valloc)(size) };
     report_alloc(AllocKind::Aligned, Domain::Native, ptr, size);
     ptr
 }
 
 extern "C" fn hook_pvalloc(size: usize) -> *mut c_void {
     // SAFETY: see hook_malloc.
-    let ptr = unsafe { pvalloc(size) };
+    let ptr = unsafe { (real().pvalloc)(size) };
     // pvalloc rounds the request up to whole pages, and hands out at least one.
     let page = super::os::page_size() as usize;
     let rounded = size.max(1).div_ceil(page).saturating_mul(page);
@@ -245,7 +240,7 @@ extern "C" fn hook_mmap(
         }
     }
     // SAFETY: see hook_malloc.
-    let ptr = unsafe { libc::mmap(addr, len, prot, flags, fd, offset) };
+    let ptr = unsafe { (real().mmap)(addr, len, prot, flags, fd, offset) };
     if let Some(g) = guard {
         if ptr != libc::MAP_FAILED {
             recorder::on_alloc(&g, Domain::Mmap, AllocKind::Mmap, ptr as usize, len);
@@ -260,7 +255,7 @@ extern "C" fn hook_munmap(addr: *mut c_void, len: usize) -> c_int {
         recorder::on_unmap(g, addr as usize, len);
     }
     // SAFETY: see hook_malloc.
-    unsafe { libc::munmap(addr, len) }
+    unsafe { (real().munmap)(addr, len) }
 }
 
 /// `mremap` is variadic in C; on x86_64 a variadic callee reads its
@@ -275,7 +270,7 @@ extern "C" fn hook_mremap(
 ) -> *mut c_void {
     let guard = recorder::enter_native();
     // SAFETY: see hook_malloc.
-    let ptr = unsafe { libc::mremap(old, old_len, new_len, flags, new_addr) };
+    let ptr = unsafe { (real().mremap)(old, old_len, new_len, flags, new_addr) };
     // Reported after the call, as a pair: a failed mremap changes nothing,
     // and must not show as an unmap.
     if let Some(g) = guard {
@@ -289,7 +284,7 @@ extern "C" fn hook_mremap(
 
 extern "C" fn hook_dlopen(filename: *const c_char, flags: c_int) -> *mut c_void {
     // SAFETY: see hook_malloc.
-    let handle = unsafe { libc::dlopen(filename, flags) };
+    let handle = unsafe { (real().dlopen)(filename, flags) };
     // The new object and its dependencies call malloc through their own,
     // still untouched, GOTs. Outside a session (and in a forked child, where
     // the patch lock may be held by a thread that did not survive the fork)
