@@ -304,3 +304,13 @@ def test_native_stack_of_the_malloc_starts_with_native_frames(native_run):
     assert "module" in stack[0], stack
     assert {k: stack[-1].get(k) for k in caller} == caller and "module" not in stack[-1], stack
     assert all("module" in f for f in stack[:-1]), stack
+
+
+def test_memsleuth_records_none_of_its_own_work(native_run):
+    # In this interpreter memsleuth's own malloc calls reach its hooks too
+    # (through the executable's PLT); none may show in the capture.
+    assert_clean_exit(native_run.result)
+    s = native_run.summary()
+    own = [site for site in s["peak_sites"] + s["leak_sites"]
+           if any("memsleuth_tracker" in f["function"] for f in site["stack"])]
+    assert own == [], own

@@ -133,6 +133,7 @@ fn create(path: &Path, force: bool) -> Result<File, Error> {
 ///
 /// The caller must hold the GIL (the Python bindings guarantee it).
 pub fn start(path: &Path, metadata: &Metadata, options: &Options) -> Result<(), Error> {
+    let _quiet = recorder::quiet();
     let mut slot = session();
     if let Some(s) = slot.as_ref() {
         return Err(Error::AlreadyTracking(s.path.clone()));
@@ -177,6 +178,7 @@ pub fn start(path: &Path, metadata: &Metadata, options: &Options) -> Result<(), 
 ///
 /// The caller must hold the GIL.
 pub fn stop() -> Result<WriterStats, Error> {
+    let _quiet = recorder::quiet();
     let Some(s) = session().take() else {
         return Err(Error::NotTracking);
     };

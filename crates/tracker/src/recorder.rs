@@ -83,6 +83,14 @@ pub(crate) fn enter_arena() -> Option<Guard> {
     IN_HOOK.try_with(Cell::get).ok().map(guard)
 }
 
+/// Keeps this thread's allocations out of the capture until the guard is
+/// dropped: for memsleuth's own work outside a hook (patching after a
+/// `dlopen`, starting and stopping), whose `malloc` calls can reach the
+/// hooks — in a non-PIE interpreter, through its PLT (see `sys::real`).
+pub(crate) fn quiet() -> Option<Guard> {
+    IN_HOOK.try_with(Cell::get).ok().map(guard)
+}
+
 /// Keeps this thread's own allocations out of the capture for good: the
 /// writer's, whose libc calls may pass through patched GOTs.
 pub(crate) fn never_record_this_thread() {

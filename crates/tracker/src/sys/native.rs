@@ -283,6 +283,9 @@ extern "C" fn hook_mremap(
 }
 
 extern "C" fn hook_dlopen(filename: *const c_char, flags: c_int) -> *mut c_void {
+    // The loader's own bookkeeping, and our patching, are not the program's
+    // allocations; a library's constructors are not seen either way.
+    let _quiet = recorder::quiet();
     // SAFETY: see hook_malloc.
     let handle = unsafe { (real().dlopen)(filename, flags) };
     // The new object and its dependencies call malloc through their own,
