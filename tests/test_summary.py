@@ -125,8 +125,10 @@ def test_stacks_at_peak(big_run):
     assert stacks, "no stacks at peak"
     big = ("allocate_big", script, big_run.line("big"))
     ours = [(frames, n) for frames, n in stacks if frames[-1] == big]
-    assert len(ours) == 1, [f[-1] for f, _ in stacks][:40]
-    frames, n = ours[0]
+    # One stack; one line per layer it holds (the object and, on some
+    # versions, its buffer from another domain).
+    assert len({tuple(frames) for frames, _ in ours}) == 1, [f[-1] for f, _ in stacks][:40]
+    frames, n = ours[0][0], sum(n for _, n in ours)
     assert n >= 10 * MiB
     assert n < 10 * MiB + 64 * 1024
     # Outermost first: main calls allocate_big, the module calls main.
