@@ -80,7 +80,7 @@ pub(crate) fn enter_arena() -> Option<Guard> {
     if !ENABLED.load(Ordering::Relaxed) {
         return None;
     }
-    IN_HOOK.try_with(Cell::get).ok().map(guard)
+    quiet()
 }
 
 /// Keeps this thread's allocations out of the capture until the guard is
