@@ -115,6 +115,16 @@ def test_layers_of_a_site_sum_to_its_bytes(profile):
         assert sum(row["layers"].values()) == row["count"], row
 
 
+def test_python_only_leaves_the_c_heap_and_mmap_out(profile):
+    cap = profile("native_ctypes.py", options=("--python-only",))
+    summary = cap.summary
+    assert (summary["native_memory"], summary["native_stacks"]) == (False, False)
+    assert not {"native-heap", "mmap"} & set(layer_totals(summary)), summary["layers"]
+    # The Python objects of the same line are still there.
+    layers = line_layers(all_rows(cap, "leaks"), cap.script, cap.line("malloc"))
+    assert "native-heap" not in layers and layers, layers
+
+
 # Test 2: numpy ----------------------------------------------------------------
 
 

@@ -41,6 +41,7 @@ class RunnerOptions:
     interval_ms: int
     target: Target
     native_stacks: bool = False
+    native_memory: bool = True
 
 
 def _fail(message: str) -> NoReturn:
@@ -51,13 +52,14 @@ def _fail(message: str) -> NoReturn:
 def parse_args(argv: list[str]) -> RunnerOptions:
     """Parses the private protocol between the CLI and this runner."""
     capture, prefix, force, interval_ms, kind = None, "memsleuth-", False, 10, "script"
-    native_stacks = False
+    native_stacks, native_memory = False, True
     i = 0
     while i < len(argv) and argv[i] != "--":
         flag = argv[i]
-        if flag in ("--force", "--native"):
+        if flag in ("--force", "--native", "--python-only"):
             force = force or flag == "--force"
             native_stacks = native_stacks or flag == "--native"
+            native_memory = native_memory and flag != "--python-only"
             i += 1
             continue
         if i + 1 >= len(argv):
@@ -78,7 +80,7 @@ def parse_args(argv: list[str]) -> RunnerOptions:
     if not rest:
         _fail("the runner needs a target after --")
     target = Target(kind, rest[0], rest[1:])
-    return RunnerOptions(capture, prefix, force, interval_ms, target, native_stacks)
+    return RunnerOptions(capture, prefix, force, interval_ms, target, native_stacks, native_memory)
 
 
 def _fresh_main(file: str | None) -> types.ModuleType:
@@ -214,6 +216,7 @@ def main() -> None:
             options.interval_ms,
             options.force,
             stack_base=[_run.__code__, _stop.__code__, main.__code__],
+            native_memory=options.native_memory,
             native_stacks=options.native_stacks,
         )
     except _native.TrackerError as e:

@@ -40,8 +40,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub force: bool,
     /// Also record native stacks (C, C++ and Rust frames, merged with the Python frames).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "python_only")]
     pub native: bool,
+    /// Record only CPython's allocators, not the C heap and mmap (less overhead for C-heavy programs).
+    #[arg(long)]
+    pub python_only: bool,
     /// Print no summary when the program ends.
     #[arg(short, long)]
     pub quiet: bool,

@@ -141,6 +141,9 @@ pub fn run(args: &RunArgs, python: &Path) -> Result<i32> {
     if args.native {
         cmd.arg("--native");
     }
+    if args.python_only {
+        cmd.arg("--python-only");
+    }
     cmd.arg("--").arg(target.name()).args(&program_args);
     survive_terminal_signals()?;
     let mut child = cmd
