@@ -124,15 +124,7 @@ impl LiveSet {
                 stack,
                 native,
                 ..
-            } => {
-                let key = SiteKey {
-                    stack,
-                    native,
-                    layer: domain,
-                };
-                self.insert(addr, Block { size, key });
-                Some((size, key))
-            }
+            } => Some(self.allocate(domain, addr, size, stack, native)),
             Record::Free { domain, addr } => {
                 self.remove(domain, addr);
                 None
@@ -148,13 +140,7 @@ impl LiveSet {
                 if old_addr != 0 {
                     self.remove(domain, old_addr);
                 }
-                let key = SiteKey {
-                    stack,
-                    native,
-                    layer: domain,
-                };
-                self.insert(addr, Block { size, key });
-                Some((size, key))
+                Some(self.allocate(domain, addr, size, stack, native))
             }
             Record::Unmap { addr, size } => {
                 self.unmap(addr, size);
@@ -162,6 +148,24 @@ impl LiveSet {
             }
             _ => None,
         }
+    }
+
+    /// Starts a block; returns its size and site.
+    fn allocate(
+        &mut self,
+        layer: Domain,
+        addr: u64,
+        size: u64,
+        stack: u32,
+        native: u32,
+    ) -> (u64, SiteKey) {
+        let key = SiteKey {
+            stack,
+            native,
+            layer,
+        };
+        self.insert(addr, Block { size, key });
+        (size, key)
     }
 
     fn grow(&mut self, layer: Domain, size: u64) {

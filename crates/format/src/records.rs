@@ -7,20 +7,27 @@ use serde::{Deserialize, Serialize};
 /// `malloc` that `PyMem_RawMalloc` makes is not recorded again, nor the `mmap`
 /// behind a pymalloc arena. Arenas are recorded on their own, and are *not*
 /// part of the tracked total: the small objects inside them already are.
+///
+/// Serialized by its layer name (see [`Domain::layer_name`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
 pub enum Domain {
     /// `PyMem_RawMalloc` and friends: callable without the GIL.
+    #[serde(rename = "python-raw")]
     Raw = 0,
     /// `PyMem_Malloc`: buffers owned by Python objects.
+    #[serde(rename = "python-mem")]
     Mem = 1,
     /// `PyObject_Malloc`: the objects themselves.
+    #[serde(rename = "python-object")]
     Object = 2,
     /// The C heap: `malloc`, `calloc`, `realloc`, the aligned allocators.
+    #[serde(rename = "native-heap")]
     Native = 3,
     /// Anonymous and file mappings made with `mmap` and `mremap`.
+    #[serde(rename = "mmap")]
     Mmap = 4,
     /// pymalloc's arenas (`PyObject_SetArenaAllocator`): capacity, not objects.
+    #[serde(rename = "pymalloc-arena")]
     Arena = 5,
 }
 

@@ -1,25 +1,13 @@
 //! The `--json` outputs. Field names are a public interface documented in
 //! `docs/json.md`: add fields freely, never rename or remove one.
 
-use memsleuth_analysis::{Grouping, Measure, Profile, Site};
+use memsleuth_analysis::{Grouping, LayerTotals, Measure, Profile, Site};
 use serde::Serialize;
 
 #[derive(Serialize)]
 pub struct ThreadJson {
     pub native_id: u64,
     pub is_main: bool,
-}
-
-/// One layer's totals; see `docs/definitions.md` for what the layers are.
-#[derive(Serialize)]
-pub struct LayerJson {
-    pub layer: &'static str,
-    pub in_total: bool,
-    pub at_peak_bytes: u64,
-    pub max_bytes: u64,
-    pub leaked_bytes: u64,
-    pub allocated_bytes: u64,
-    pub allocations: u64,
 }
 
 #[derive(Serialize)]
@@ -40,7 +28,8 @@ pub struct SummaryJson {
     pub threads: Vec<ThreadJson>,
     pub native_memory: bool,
     pub native_stacks: bool,
-    pub layers: Vec<LayerJson>,
+    /// One layer's totals each; `docs/definitions.md` says what the layers are.
+    pub layers: Vec<LayerTotals>,
     pub peak_sites: Vec<Site>,
     pub leak_sites: Vec<Site>,
 }
@@ -76,19 +65,7 @@ pub fn summary_json(profile: &Profile, capture: &str, limit: usize) -> SummaryJs
             .collect(),
         native_memory: profile.metadata.native_memory,
         native_stacks: profile.metadata.native_stacks,
-        layers: profile
-            .layers
-            .iter()
-            .map(|l| LayerJson {
-                layer: l.layer.layer_name(),
-                in_total: l.in_total,
-                at_peak_bytes: l.at_peak_bytes,
-                max_bytes: l.max_bytes,
-                leaked_bytes: l.leaked_bytes,
-                allocated_bytes: l.allocated_bytes,
-                allocations: l.allocations,
-            })
-            .collect(),
+        layers: profile.layers.clone(),
         peak_sites: top(Measure::Peak),
         leak_sites: top(Measure::Leaks),
     }

@@ -80,21 +80,6 @@ pub(crate) fn rebuild() {
     GENERATION.fetch_add(1, Ordering::AcqRel);
 }
 
-/// This extension module's address range, whose frames (the hooks and the
-/// recorder) never appear in a recorded stack.
-fn own_range() -> Range<u64> {
-    let own = objects::own_bias();
-    let mut range = 0..0;
-    objects::for_each(|o| {
-        if Some(o.bias) == own {
-            if let Some(t) = unwind::unwind_tables(o) {
-                range = t.avma;
-            }
-        }
-    });
-    range
-}
-
 /// One thread's unwinding state and native stack tree.
 pub(crate) struct NativeStacks {
     unwinder: Option<Arc<Native>>,
@@ -117,7 +102,7 @@ impl NativeStacks {
             generation: u64::MAX,
             cache: Box::new(Cache::new_in()),
             stack: 0..unwind::stack_top().unwrap_or(0),
-            own: own_range(),
+            own: objects::own().map_or(0..0, |o| o.range.clone()),
             pcs: Vec::with_capacity(MAX_FRAMES),
             path: Vec::new(),
             nodes: Vec::new(),

@@ -9,7 +9,6 @@
 //! session they cost one flag check and pass the call through.
 
 use std::ffi::{c_char, c_int, c_void, CStr};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use memsleuth_format::{AllocKind, Domain};
@@ -22,8 +21,6 @@ use crate::recorder;
 /// Serialises patching: two threads changing page protections at once
 /// could leave a page read-only under the other's write.
 static PATCH_LOCK: Mutex<()> = Mutex::new(());
-/// Load bias of this extension module, which is never patched (0: unknown yet).
-static OWN_BIAS: AtomicUsize = AtomicUsize::new(0);
 
 /// A hooked function: its symbol, the real function (what this module is
 /// bound to), and the hook that stands in for it.
@@ -79,10 +76,7 @@ fn is_ffi_module(object: &objects::Object<'_>) -> bool {
 /// module at the hooks. Idempotent: objects already patched are unchanged.
 pub(crate) fn install() {
     let _lock = PATCH_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    if OWN_BIAS.load(Ordering::Relaxed) == 0 {
-        OWN_BIAS.store(objects::own_bias().unwrap_or(usize::MAX), Ordering::Relaxed);
-    }
-    let own = OWN_BIAS.load(Ordering::Relaxed);
+    let own = objects::own().map_or(usize::MAX, |o| o.bias);
     let table = hooked().map(|h| Redirect {
         symbol: h.symbol,
         hook: h.hook,

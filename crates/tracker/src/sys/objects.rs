@@ -90,17 +90,31 @@ pub(crate) fn for_each(mut f: impl FnMut(&Object<'_>)) {
     }
 }
 
-/// The load bias of the object holding this function: memsleuth's own
-/// extension module, which must never be patched or recorded.
-pub(crate) fn own_bias() -> Option<usize> {
-    let mut own = None;
-    let here = own_bias as *const () as usize;
-    for_each(|o| {
-        if o.contains(here) {
-            own = Some(o.bias);
-        }
-    });
-    own
+/// memsleuth's own extension module, which is never patched and whose
+/// frames never appear in a recorded stack.
+#[derive(Clone)]
+pub(crate) struct Own {
+    pub bias: usize,
+    pub range: std::ops::Range<u64>,
+}
+
+/// The object holding this function, looked up once.
+pub(crate) fn own() -> Option<&'static Own> {
+    static OWN: std::sync::OnceLock<Option<Own>> = std::sync::OnceLock::new();
+    OWN.get_or_init(|| {
+        let here = own as *const () as usize;
+        let mut found = None;
+        for_each(|o| {
+            if o.contains(here) {
+                found = o.address_range().map(|range| Own {
+                    bias: o.bias,
+                    range,
+                });
+            }
+        });
+        found
+    })
+    .as_ref()
 }
 
 /// The GNU build id of `object`, read from its notes in memory; empty when
