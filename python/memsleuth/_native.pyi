@@ -26,6 +26,12 @@ def stop_tracking() -> tuple[int, int]:
     """Restore the allocators, finish the capture; returns (events, bytes written)."""
 
 def is_tracking() -> bool: ...
+def take_snapshot(trigger: str = "api") -> tuple[int, int]:
+    """Append a heap snapshot to the capture; returns (snapshot id, objects).
+
+    Raises ``TrackerError`` when no capture is being written.
+    """
+
 def built_for_python_hex() -> int:
     """``PY_VERSION_HEX`` of the interpreter this extension was compiled for."""
 

@@ -9,6 +9,7 @@ handler, after the program's own handlers and non-daemon threads are done.
 
 from __future__ import annotations
 
+import _thread
 import atexit
 import builtins
 import gc
@@ -42,6 +43,9 @@ class RunnerOptions:
     target: Target
     native_stacks: bool = False
     native_memory: bool = True
+    snapshot_at_exit: bool = False
+    snapshot_on: str | None = None
+    snapshot_every_ms: int | None = None
 
 
 def _fail(message: str) -> NoReturn:
@@ -52,14 +56,17 @@ def _fail(message: str) -> NoReturn:
 def parse_args(argv: list[str]) -> RunnerOptions:
     """Parses the private protocol between the CLI and this runner."""
     capture, prefix, force, interval_ms, kind = None, "memsleuth-", False, 10, "script"
-    native_stacks, native_memory = False, True
+    native_stacks, native_memory, at_exit = False, True, False
+    snapshot_on: str | None = None
+    snapshot_every_ms: int | None = None
     i = 0
     while i < len(argv) and argv[i] != "--":
         flag = argv[i]
-        if flag in ("--force", "--native", "--python-only"):
+        if flag in ("--force", "--native", "--python-only", "--snapshot-at-exit"):
             force = force or flag == "--force"
             native_stacks = native_stacks or flag == "--native"
             native_memory = native_memory and flag != "--python-only"
+            at_exit = at_exit or flag == "--snapshot-at-exit"
             i += 1
             continue
         if i + 1 >= len(argv):
@@ -73,6 +80,10 @@ def parse_args(argv: list[str]) -> RunnerOptions:
             interval_ms = int(value)
         elif flag == "--kind":
             kind = value
+        elif flag == "--snapshot-on":
+            snapshot_on = value
+        elif flag == "--snapshot-every-ms":
+            snapshot_every_ms = int(value)
         else:
             _fail(f"unknown internal runner flag {flag}")
         i += 2
@@ -80,7 +91,18 @@ def parse_args(argv: list[str]) -> RunnerOptions:
     if not rest:
         _fail("the runner needs a target after --")
     target = Target(kind, rest[0], rest[1:])
-    return RunnerOptions(capture, prefix, force, interval_ms, target, native_stacks, native_memory)
+    return RunnerOptions(
+        capture,
+        prefix,
+        force,
+        interval_ms,
+        target,
+        native_stacks,
+        native_memory,
+        at_exit,
+        snapshot_on,
+        snapshot_every_ms,
+    )
 
 
 def _fresh_main(file: str | None) -> types.ModuleType:
@@ -159,11 +181,73 @@ def _metadata(options: RunnerOptions) -> str:
     )
 
 
+def _snapshot(trigger: str) -> None:
+    """Appends a heap snapshot; a failure is reported, never raised into the program."""
+    try:
+        _native.take_snapshot(trigger)
+    except _native.TrackerError as e:
+        sys.stderr.write(f"memsleuth: warning: no heap snapshot ({trigger}): {e}\n")
+
+
+class _Snapshots:
+    """The snapshots asked for on the command line, other than at exit."""
+
+    def __init__(self, options: RunnerOptions) -> None:
+        self.at_exit = options.snapshot_at_exit
+        self._stop_timer: _thread.LockType | None = None
+        if options.snapshot_on is not None:
+            self._on_signal(options.snapshot_on)
+        if options.snapshot_every_ms is not None:
+            self._every(options.snapshot_every_ms)
+
+    def _on_signal(self, name: str) -> None:
+        trigger = f"signal {name}"
+        # The handler runs in the main thread between two bytecodes, where
+        # every object is in a consistent state.
+        signal.signal(getattr(signal, name), lambda _sig, _frame: _snapshot(trigger))
+
+    def _every(self, ms: int) -> None:
+        trigger = f"every {_duration(ms)}"
+        stop = _thread.allocate_lock()
+        stop.acquire()
+        self._stop_timer = stop
+
+        def loop() -> None:
+            # Waiting on a lock releases the GIL; the walk takes it back.
+            while not stop.acquire(timeout=ms / 1000):
+                if not _native.is_tracking():
+                    return
+                _snapshot(trigger)
+
+        # A bare thread, not a `threading.Thread`: the program's
+        # `threading.enumerate()` must not list it.
+        _thread.start_new_thread(loop, ())
+
+    def finish(self) -> None:
+        if self._stop_timer is not None:
+            self._stop_timer.release()
+        if self.at_exit:
+            _snapshot("exit")
+
+
+def _duration(ms: int) -> str:
+    for unit, size in (("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
+
+
+_snapshots: _Snapshots | None = None
+
+
 def _stop() -> None:
-    """The last exit handler: collect cycles, then close the capture."""
+    """The last exit handler: collect cycles, take the exit snapshot, then
+    close the capture."""
     if not _native.is_tracking():
         return
     gc.collect()
+    if _snapshots is not None:
+        _snapshots.finish()
     try:
         _native.stop_tracking()
     except _native.TrackerError as e:
@@ -221,6 +305,8 @@ def main() -> None:
         )
     except _native.TrackerError as e:
         _fail(str(e))
+    global _snapshots
+    _snapshots = _Snapshots(options)
     # Registered before the program runs, so it runs after every handler the program registers.
     atexit.register(_stop)
     try:

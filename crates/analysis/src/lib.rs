@@ -1,18 +1,22 @@
 //! What memsleuth computes from a capture: the peak and what was live then,
 //! leaks, totals by layer, per-stack allocation statistics, the timeline,
-//! sites grouped by stack, line, function or file, and Python stacks merged
-//! with native ones (whose symbols the caller resolves and hands in).
+//! sites grouped by stack, line, function or file, Python stacks merged
+//! with native ones (whose symbols the caller resolves and hands in), and,
+//! from heap snapshots ([`heap`]), retained sizes, paths from the roots,
+//! leak suspects and diffs.
 //!
 //! # Design constraints
 //! - Pure computation over [`memsleuth_format::Record`]s: no I/O (the caller
 //!   hands in a way to iterate the records), no Python, no unsafe code.
 //! - Bounded memory: the records stream past once per pass; what is kept is
-//!   proportional to the blocks live at one moment and the distinct stacks,
+//!   proportional to the blocks live at one moment and the distinct stacks
+//!   (and, for heap snapshots, to the objects of the snapshots asked for),
 //!   never to the number of events.
 //! - The definitions in `docs/definitions.md` are implemented here and
 //!   nowhere else.
 #![forbid(unsafe_code)]
 
+pub mod heap;
 pub mod linetable;
 mod merge;
 mod replay;

@@ -80,6 +80,8 @@ pub struct Profile {
     pub layers: Vec<LayerTotals>,
     pub timeline: Vec<TimelinePoint>,
     pub symbols: Symbols,
+    /// Complete heap snapshots in the capture (see `heap`).
+    pub snapshots: u32,
 }
 
 impl Profile {
@@ -95,11 +97,13 @@ impl Profile {
 struct Block {
     size: u64,
     key: SiteKey,
+    /// The number of the event that allocated it (see [`LiveSet::apply_numbered`]).
+    serial: u64,
 }
 
 /// The blocks live at one moment of the replay.
 #[derive(Default)]
-struct LiveSet {
+pub(crate) struct LiveSet {
     /// Heap blocks of the Python layers and the C heap, by address.
     blocks: FxHashMap<u64, Block>,
     /// Mappings by start address; they never overlap, but an unmap may
@@ -110,9 +114,22 @@ struct LiveSet {
     /// Live bytes of the layers that count in the total.
     bytes: u64,
     by_layer: [u64; Domain::ALL.len()],
+    /// The number given to the next block.
+    serial: u64,
 }
 
 impl LiveSet {
+    /// Applies one event, numbering a block it starts with `serial`.
+    pub(crate) fn apply_numbered(&mut self, record: &Record, serial: u64) {
+        self.serial = serial;
+        self.apply(record);
+    }
+
+    /// The serial and site of the heap block that starts at `addr`.
+    pub(crate) fn block_at(&self, addr: u64) -> Option<(u64, SiteKey)> {
+        self.blocks.get(&addr).map(|b| (b.serial, b.key))
+    }
+
     /// Applies one event; returns the bytes and key of a new block, if any.
     /// Frees of blocks allocated before tracking started are ignored.
     fn apply(&mut self, record: &Record) -> Option<(u64, SiteKey)> {
@@ -164,7 +181,8 @@ impl LiveSet {
             native,
             layer,
         };
-        self.insert(addr, Block { size, key });
+        let serial = self.serial;
+        self.insert(addr, Block { size, key, serial });
         (size, key)
     }
 
@@ -229,7 +247,7 @@ impl LiveSet {
                 if piece_start < piece_end && piece_start >= start && piece_end <= block_end {
                     let piece = Block {
                         size: piece_end - piece_start,
-                        key: block.key,
+                        ..block
                     };
                     self.maps.insert(piece_start, piece);
                     self.grow(Domain::Mmap, piece.size);
@@ -256,7 +274,7 @@ impl LiveSet {
     }
 }
 
-fn is_event(record: &Record) -> bool {
+pub(crate) fn is_event(record: &Record) -> bool {
     matches!(
         record,
         Record::Alloc { .. } | Record::Free { .. } | Record::Realloc { .. } | Record::Unmap { .. }
@@ -307,6 +325,7 @@ where
         after: None,
     };
     let mut last_sample: Option<(u64, u64)> = None;
+    let mut snapshots = 0u32;
     for record in records.by_ref() {
         let record = record?;
         if symbols.learn(&record) {
@@ -326,6 +345,7 @@ where
                 end_ns = end_ns.max(time_ns);
             }
             Record::End { time_ns } => end_ns = end_ns.max(time_ns),
+            Record::SnapshotEnd { .. } => snapshots += 1,
             ref r if is_event(r) => {
                 if let Some((size, key)) = live.apply(r) {
                     if key.layer.counts_in_total() {
@@ -382,6 +402,7 @@ where
         layers,
         timeline,
         symbols,
+        snapshots,
     })
 }
 

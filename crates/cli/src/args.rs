@@ -26,6 +26,12 @@ pub enum Command {
     Table(TableArgs),
     /// Print collapsed stacks ("frame;frame;frame BYTES") for flamegraph tools.
     Stacks(StacksArgs),
+    /// Show what a heap snapshot holds and who keeps it: leak suspects, types, biggest objects.
+    Heap(HeapArgs),
+    /// Show what grew between two heap snapshots of one process.
+    Diff(DiffArgs),
+    /// Write a capture's data in another tool's format (a heap snapshot for Chrome DevTools).
+    Export(ExportArgs),
 }
 
 #[derive(Args)]
@@ -51,6 +57,15 @@ pub struct RunArgs {
     /// Do not write the HTML report (accepted for forward compatibility; no report is written yet).
     #[arg(long)]
     pub no_report: bool,
+    /// Take a heap snapshot when the program ends (after its exit handlers).
+    #[arg(long, value_name = "WHEN", value_enum)]
+    pub snapshot_at: Option<SnapshotAt>,
+    /// Take a heap snapshot each time this signal arrives (e.g. SIGUSR2).
+    #[arg(long, value_name = "SIGNAL", value_parser = parse_signal)]
+    pub snapshot_on: Option<String>,
+    /// Take a heap snapshot at this interval (e.g. 30s, 500ms, 5m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_ms)]
+    pub snapshot_every: Option<u64>,
     /// How often to sample RSS for the timeline, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub sample_interval: u64,
@@ -67,6 +82,59 @@ pub struct RunArgs {
         value_name = "SCRIPT_AND_ARGS"
     )]
     pub target: Vec<String>,
+}
+
+/// When `--snapshot-at` takes its snapshot.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SnapshotAt {
+    /// When the program ends, after its own exit handlers ran.
+    Exit,
+}
+
+/// Signals a snapshot can be asked for with: those a program is not
+/// expected to use for anything else.
+const SNAPSHOT_SIGNALS: [&str; 2] = ["SIGUSR1", "SIGUSR2"];
+
+fn parse_signal(s: &str) -> Result<String, String> {
+    let name = s.to_ascii_uppercase();
+    let name = if name.starts_with("SIG") {
+        name
+    } else {
+        format!("SIG{name}")
+    };
+    if SNAPSHOT_SIGNALS.contains(&name.as_str()) {
+        Ok(name)
+    } else {
+        Err(format!(
+            "{s} is not a signal snapshots can use; use one of {}",
+            SNAPSHOT_SIGNALS.join(", ")
+        ))
+    }
+}
+
+/// A duration such as `30s`, `500ms`, `5m` or `1h` (a bare number is seconds), in milliseconds.
+fn parse_duration_ms(s: &str) -> Result<u64, String> {
+    let digits_end = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(digits_end);
+    let scale = match unit {
+        "ms" => 1.0,
+        "" | "s" => 1e3,
+        "m" | "min" => 60e3,
+        "h" => 3600e3,
+        _ => {
+            return Err(format!(
+                "{s} is not a duration; write it like 30s, 500ms, 5m or 1h"
+            ))
+        }
+    };
+    match number.parse::<f64>() {
+        Ok(n) if n * scale >= 1.0 => Ok((n * scale) as u64),
+        _ => Err(format!(
+            "{s} is not a duration of at least 1ms; write it like 30s, 500ms, 5m or 1h"
+        )),
+    }
 }
 
 #[derive(Args)]
@@ -150,6 +218,81 @@ pub struct StacksArgs {
     pub at: AtArg,
 }
 
+#[derive(Args)]
+pub struct HeapArgs {
+    /// A capture with heap snapshots (`memsleuth run --snapshot-at exit ...`).
+    pub capture: PathBuf,
+    /// Which snapshot, by id [default: the last complete one]
+    #[arg(long, value_name = "N")]
+    pub snapshot: Option<u32>,
+    /// Show one type: its biggest instances, where they were allocated, what keeps them alive.
+    #[arg(long = "type", value_name = "NAME")]
+    pub type_name: Option<String>,
+    /// How many rows in each table (0 for all).
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// Print JSON (schema in docs/json.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+#[command(
+    override_usage = "memsleuth diff [OPTIONS] CAPTURE\n       memsleuth diff [OPTIONS] EARLIER LATER"
+)]
+pub struct DiffArgs {
+    /// A capture: its first and last complete snapshots are compared.
+    #[arg(value_name = "CAPTURE")]
+    pub capture: PathBuf,
+    /// A later capture of the same process: the last snapshots of both are compared.
+    #[arg(value_name = "LATER")]
+    pub later: Option<PathBuf>,
+    /// How many rows in each table (0 for all).
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// Print JSON (schema in docs/json.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The formats `memsleuth export` writes; each is one variant here and its
+/// arms in `export.rs`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// A heap snapshot for Chrome DevTools (Memory tab → Load) and memlab.
+    Heapsnapshot,
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// A capture written by `memsleuth run`.
+    pub capture: PathBuf,
+    /// The format to write.
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// Where to write [default: beside the capture, with the format's extension]
+    #[arg(short = 'o', long = "output", value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// Which heap snapshot to export, by id [default: the last complete one]
+    #[arg(long, value_name = "N")]
+    pub snapshot: Option<u32>,
+}
+
+/// The first line of clap's message; when it announces a list ("the
+/// following required arguments were not provided:"), the list joined to it.
+fn parse_error_sentence(text: &str) -> String {
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("invalid arguments");
+    let first = first.trim_start_matches("error: ");
+    match first.strip_suffix(':') {
+        Some(head) => {
+            let items: Vec<&str> = lines.take_while(|l| !l.starts_with("Usage:")).collect();
+            format!("{head}: {}", items.join(", "))
+        }
+        None => first.to_string(),
+    }
+}
+
 /// Prints help and version as clap does, and any other parse error as one line.
 pub fn report_parse_error(e: &clap::Error) -> i32 {
     use clap::error::ErrorKind;
@@ -166,8 +309,7 @@ pub fn report_parse_error(e: &clap::Error) -> i32 {
         }
         _ => {
             let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            let sentence = first.trim_start_matches("error: ");
+            let sentence = parse_error_sentence(&text);
             eprintln!("memsleuth: error: {sentence}; see `memsleuth --help`");
             crate::EXIT_BAD_INPUT
         }

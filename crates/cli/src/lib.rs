@@ -10,6 +10,8 @@
 
 mod args;
 mod commands;
+mod export;
+mod heap;
 mod load;
 mod run;
 
@@ -33,6 +35,9 @@ pub fn main_with_args(args: Vec<String>, python: &Path) -> i32 {
         args::Command::Summary(s) => commands::summary(&s),
         args::Command::Table(t) => commands::table(&t),
         args::Command::Stacks(s) => commands::stacks(&s),
+        args::Command::Heap(h) => heap::heap(&h),
+        args::Command::Diff(d) => heap::diff_command(&d),
+        args::Command::Export(e) => export::export(&e),
     };
     exit_status(result)
 }

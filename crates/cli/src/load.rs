@@ -3,12 +3,37 @@
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use memsleuth_analysis::{Frame, Profile};
+use memsleuth_analysis::heap::{load_snapshots, HeapCapture, Snapshot, Want};
+use memsleuth_analysis::{Frame, Profile, Symbols};
 use memsleuth_format::reader::CaptureReader;
 use memsleuth_symbolize::{ModuleInfo, NativeFrame, SearchPath, Symbolizer};
 use rustc_hash::FxHashMap;
 
 pub fn analyze(path: &Path) -> Result<Profile> {
+    check_capture(path)?;
+    let mut profile = memsleuth_analysis::analyze(|| {
+        let reader = CaptureReader::open(path)?;
+        Ok((reader.metadata().clone(), reader))
+    })
+    .with_context(|| format!("cannot read capture {}", path.display()))?;
+    symbolize_native(&mut profile.symbols);
+    Ok(profile)
+}
+
+/// The heap snapshots `want` names, in capture order, and what the capture
+/// says about all of its snapshots.
+pub fn heap_snapshots(path: &Path, want: Want) -> Result<(HeapCapture, Vec<Snapshot>)> {
+    check_capture(path)?;
+    let context = || format!("cannot read capture {}", path.display());
+    let reader = CaptureReader::open(path).with_context(context)?;
+    let metadata = reader.metadata().clone();
+    let (mut capture, graphs) = load_snapshots(metadata, reader, want).with_context(context)?;
+    symbolize_native(&mut capture.symbols);
+    Ok((capture, graphs))
+}
+
+/// Refuses a path that cannot be a capture, naming what to pass instead.
+fn check_capture(path: &Path) -> Result<()> {
     if !path.exists() {
         bail!(
             "capture {} does not exist; pass the path of a .msl file written by `memsleuth run`",
@@ -21,25 +46,18 @@ pub fn analyze(path: &Path) -> Result<Profile> {
             path.display()
         );
     }
-    let mut profile = memsleuth_analysis::analyze(|| {
-        let reader = CaptureReader::open(path)?;
-        Ok((reader.metadata().clone(), reader))
-    })
-    .with_context(|| format!("cannot read capture {}", path.display()))?;
-    symbolize_native(&mut profile);
-    Ok(profile)
+    Ok(())
 }
 
 /// Names the native frames of a capture recorded with `--native`, from the
 /// files of the modules it recorded, and warns on stderr about every module
 /// whose file could not be used.
-fn symbolize_native(profile: &mut Profile) {
-    let addresses: Vec<u64> = profile.symbols.native_addresses().collect();
+fn symbolize_native(symbols: &mut Symbols) {
+    let addresses: Vec<u64> = symbols.native_addresses().collect();
     if addresses.is_empty() {
         return;
     }
-    let modules = profile
-        .symbols
+    let modules = symbols
         .modules()
         .iter()
         .map(|m| ModuleInfo {
@@ -61,7 +79,7 @@ fn symbolize_native(profile: &mut Profile) {
     for problem in symbolizer.problems() {
         eprintln!("memsleuth: warning: {problem}");
     }
-    profile.symbols.set_native_frames(frames);
+    symbols.set_native_frames(frames);
 }
 
 fn native_frame(f: NativeFrame) -> Frame {

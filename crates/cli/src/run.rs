@@ -16,7 +16,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 
-use crate::args::RunArgs;
+use crate::args::{RunArgs, SnapshotAt};
 use crate::{commands, load};
 
 /// The runner's entry point; see `python/memsleuth/_runner.py`.
@@ -92,9 +92,18 @@ fn survive_terminal_signals() -> Result<()> {
 }
 
 /// Forwards SIGTERM, which is usually aimed at this process alone, to the program.
-fn forward_sigterm(child: u32) -> Result<()> {
+/// Passes SIGTERM, and the snapshot signal when there is one, on to the
+/// program: whoever signals `memsleuth run` means the program.
+fn forward_signals(child: u32, snapshot_signal: Option<&str>) -> Result<()> {
+    let mut forwarded = vec![SIGTERM];
+    if let Some(name) = snapshot_signal {
+        let sig = name
+            .parse::<Signal>()
+            .with_context(|| format!("{name} is not a signal"))?;
+        forwarded.push(sig as i32);
+    }
     let mut signals =
-        signal_hook::iterator::Signals::new([SIGTERM]).context("cannot install signal handlers")?;
+        signal_hook::iterator::Signals::new(forwarded).context("cannot install signal handlers")?;
     let pid = Pid::from_raw(child as i32);
     std::thread::Builder::new()
         .name("memsleuth-signals".into())
@@ -144,12 +153,21 @@ pub fn run(args: &RunArgs, python: &Path) -> Result<i32> {
     if args.python_only {
         cmd.arg("--python-only");
     }
+    if args.snapshot_at == Some(SnapshotAt::Exit) {
+        cmd.arg("--snapshot-at-exit");
+    }
+    if let Some(signal) = &args.snapshot_on {
+        cmd.arg("--snapshot-on").arg(signal);
+    }
+    if let Some(ms) = args.snapshot_every {
+        cmd.arg("--snapshot-every-ms").arg(ms.to_string());
+    }
     cmd.arg("--").arg(target.name()).args(&program_args);
     survive_terminal_signals()?;
     let mut child = cmd
         .spawn()
         .with_context(|| format!("cannot start {}", python.display()))?;
-    forward_sigterm(child.id())?;
+    forward_signals(child.id(), args.snapshot_on.as_deref())?;
     let status = child.wait().context("cannot wait for the program")?;
     let capture = match &args.output {
         Some(path) => path.clone(),

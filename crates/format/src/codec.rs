@@ -20,8 +20,8 @@
 //! for them.
 
 use crate::records::{
-    AllocKind, CodeDef, Domain, FrameDef, LineTableFormat, ModuleDef, NativeFrameDef, Record,
-    ThreadDef,
+    AllocKind, CodeDef, Domain, EdgeName, FrameDef, HeapEdge, HeapObjectDef, HeapRootDef,
+    LineTableFormat, ModuleDef, NativeFrameDef, Record, ThreadDef,
 };
 
 const TAG_CODE: u8 = 0;
@@ -38,6 +38,19 @@ const META_END: u8 = 0;
 const META_SAMPLE: u8 = 1;
 const META_NATIVE_FRAME: u8 = 2;
 const META_MODULE: u8 = 3;
+const META_SNAPSHOT_START: u8 = 4;
+const META_HEAP_TYPE: u8 = 5;
+const META_HEAP_NAME: u8 = 6;
+const META_HEAP_ROOT: u8 = 7;
+const META_HEAP_OBJECT: u8 = 8;
+const META_HEAP_OBJECT_UNTRACKED: u8 = 9;
+const META_SNAPSHOT_END: u8 = 10;
+
+/// An edge name's kind, in the low two bits of its first varint.
+const EDGE_ATTR: u64 = 0;
+const EDGE_KEY: u64 = 1;
+const EDGE_INDEX: u64 = 2;
+const EDGE_INTERNAL: u64 = 3;
 
 /// A frame record's entry flag.
 const FRAME_ENTRY: u8 = 1 << 3;
@@ -72,6 +85,9 @@ pub(crate) struct DeltaState {
     stack: u32,
     native: u32,
     time_ns: u64,
+    /// The last heap object's address: a snapshot lists objects in the
+    /// collector's order, which is mostly allocation order.
+    heap_addr: u64,
     /// Whether allocations carry a native stack id (fixed per capture).
     native_stacks: bool,
 }
@@ -84,6 +100,7 @@ impl DeltaState {
             stack: 0,
             native: 0,
             time_ns: 0,
+            heap_addr: 0,
             native_stacks,
         }
     }
@@ -155,6 +172,37 @@ impl DeltaState {
     fn put_time(&mut self, out: &mut Vec<u8>, time_ns: u64) {
         put_varint(out, zigzag(time_ns.wrapping_sub(self.time_ns) as i64));
         self.time_ns = time_ns;
+    }
+
+    /// Edges are coded against the address of the object that holds them:
+    /// containers are often allocated next to what they hold.
+    fn put_edges(out: &mut Vec<u8>, from: u64, edges: &[HeapEdge]) {
+        put_varint(out, edges.len() as u64);
+        for e in edges {
+            let name = match e.name {
+                EdgeName::Attr(id) => u64::from(id) << 2 | EDGE_ATTR,
+                EdgeName::Key(id) => u64::from(id) << 2 | EDGE_KEY,
+                EdgeName::Index(i) => i << 2 | EDGE_INDEX,
+                EdgeName::Internal(id) => u64::from(id) << 2 | EDGE_INTERNAL,
+            };
+            put_varint(out, name);
+            put_addr_delta(out, from, e.target);
+        }
+    }
+
+    fn put_heap_object(&mut self, out: &mut Vec<u8>, o: &HeapObjectDef) {
+        out.push(meta(if o.gc_tracked {
+            META_HEAP_OBJECT
+        } else {
+            META_HEAP_OBJECT_UNTRACKED
+        }));
+        put_addr_delta(out, self.heap_addr, o.addr);
+        self.heap_addr = o.addr;
+        put_varint(out, o.preheader.into());
+        put_varint(out, o.type_id.into());
+        put_varint(out, o.size);
+        put_varint(out, o.refcnt);
+        Self::put_edges(out, o.addr, &o.edges);
     }
 
     /// Appends one record's bytes to `out`.
@@ -246,6 +294,42 @@ impl DeltaState {
             Record::End { time_ns } => {
                 out.push(meta(META_END));
                 self.put_time(out, *time_ns);
+            }
+            Record::SnapshotStart {
+                id,
+                time_ns,
+                trigger,
+            } => {
+                out.push(meta(META_SNAPSHOT_START));
+                put_varint(out, (*id).into());
+                self.put_time(out, *time_ns);
+                put_bytes(out, trigger.as_bytes());
+            }
+            Record::HeapType { id, name } => {
+                out.push(meta(META_HEAP_TYPE));
+                put_varint(out, (*id).into());
+                put_bytes(out, name.as_bytes());
+            }
+            Record::HeapName { id, text } => {
+                out.push(meta(META_HEAP_NAME));
+                put_varint(out, (*id).into());
+                put_bytes(out, text.as_bytes());
+            }
+            Record::HeapRoot(r) => {
+                out.push(meta(META_HEAP_ROOT));
+                put_bytes(out, r.label.as_bytes());
+                Self::put_edges(out, 0, &r.edges);
+            }
+            Record::HeapObject(o) => self.put_heap_object(out, o),
+            Record::SnapshotEnd {
+                id,
+                time_ns,
+                objects,
+            } => {
+                out.push(meta(META_SNAPSHOT_END));
+                put_varint(out, (*id).into());
+                self.put_time(out, *time_ns);
+                put_varint(out, *objects);
             }
         }
     }
@@ -493,8 +577,71 @@ impl<'a> Decoder<'a> {
                 start: self.varint()?,
                 end: self.varint()?,
             }),
+            META_SNAPSHOT_START => Record::SnapshotStart {
+                id: self.u32()?,
+                time_ns: self.time()?,
+                trigger: self.string()?,
+            },
+            META_HEAP_TYPE => Record::HeapType {
+                id: self.u32()?,
+                name: self.string()?,
+            },
+            META_HEAP_NAME => Record::HeapName {
+                id: self.u32()?,
+                text: self.string()?,
+            },
+            META_HEAP_ROOT => {
+                let label = self.string()?;
+                Record::HeapRoot(HeapRootDef {
+                    label,
+                    edges: self.edges(0)?,
+                })
+            }
+            META_HEAP_OBJECT | META_HEAP_OBJECT_UNTRACKED => {
+                let addr = self.addr_delta(self.state.heap_addr)?;
+                self.state.heap_addr = addr;
+                Record::HeapObject(HeapObjectDef {
+                    addr,
+                    preheader: self.u32()?,
+                    type_id: self.u32()?,
+                    size: self.varint()?,
+                    refcnt: self.varint()?,
+                    gc_tracked: kind == META_HEAP_OBJECT,
+                    edges: self.edges(addr)?,
+                })
+            }
+            META_SNAPSHOT_END => Record::SnapshotEnd {
+                id: self.u32()?,
+                time_ns: self.time()?,
+                objects: self.varint()?,
+            },
             _ => return self.err("unknown record kind"),
         })
+    }
+
+    fn edges(&mut self, from: u64) -> Result<Vec<HeapEdge>, DecodeError> {
+        let count = self.varint()?;
+        // Every edge takes at least two bytes: a count beyond that is corruption.
+        if count > (self.buf.len() - self.pos) as u64 / 2 {
+            return self.err("an edge count runs past the end of its chunk");
+        }
+        let mut edges = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            let v = self.varint()?;
+            let id = || u32::try_from(v >> 2);
+            let name = match (v & 3, id()) {
+                (EDGE_INDEX, _) => EdgeName::Index(v >> 2),
+                (EDGE_ATTR, Ok(id)) => EdgeName::Attr(id),
+                (EDGE_KEY, Ok(id)) => EdgeName::Key(id),
+                (EDGE_INTERNAL, Ok(id)) => EdgeName::Internal(id),
+                _ => return self.err("an edge name id is out of range"),
+            };
+            edges.push(HeapEdge {
+                name,
+                target: self.addr_delta(from)?,
+            });
+        }
+        Ok(edges)
     }
 }
 
@@ -610,6 +757,65 @@ mod tests {
     }
 
     #[test]
+    fn snapshot_records_round_trip() {
+        let edge = |name, target| HeapEdge { name, target };
+        let records = vec![
+            Record::SnapshotStart {
+                id: 1,
+                time_ns: 5_000,
+                trigger: "exit".into(),
+            },
+            Record::HeapType {
+                id: 0,
+                name: "dict".into(),
+            },
+            Record::HeapName {
+                id: 3,
+                text: "CACHE".into(),
+            },
+            Record::HeapRoot(HeapRootDef {
+                label: "sys.modules".into(),
+                edges: vec![edge(EdgeName::Key(3), 0x7f00_0010)],
+            }),
+            Record::HeapObject(HeapObjectDef {
+                addr: 0x7f00_0010,
+                preheader: 16,
+                type_id: 0,
+                size: 64,
+                refcnt: 2,
+                gc_tracked: true,
+                edges: vec![
+                    edge(EdgeName::Attr(3), 0x7f00_0040),
+                    edge(EdgeName::Index(1 << 40), 0x10),
+                    edge(EdgeName::Internal(0), 0x7f00_0013),
+                    edge(EdgeName::Key(7), 0x7f00_0010),
+                ],
+            }),
+            Record::HeapObject(HeapObjectDef {
+                addr: 0x7f00_0040,
+                preheader: 0,
+                type_id: 0,
+                size: 32,
+                refcnt: 1,
+                gc_tracked: false,
+                edges: vec![],
+            }),
+            Record::SnapshotEnd {
+                id: 1,
+                time_ns: 9_000,
+                objects: 2,
+            },
+        ];
+        assert_eq!(decode_all(&encode_all(&records)).unwrap(), records);
+    }
+
+    #[test]
+    fn an_edge_count_beyond_the_chunk_is_rejected() {
+        let bytes = [meta(META_HEAP_ROOT), 0, 0xff, 0x7f];
+        assert!(decode_all(&bytes).unwrap_err().1.contains("edge count"));
+    }
+
+    #[test]
     fn overlong_varint_is_an_error() {
         let buf = [
             TAG_META | META_SAMPLE << 3,
@@ -627,5 +833,51 @@ mod tests {
         ];
         let mut d = Decoder::new(&buf, false);
         assert!(d.next_record().is_err());
+    }
+
+    /// The HeapObject of the worked example in `docs/capture-format.md`.
+    #[test]
+    fn heap_object_bytes_match_the_spec_example() {
+        let edge = |name, target| HeapEdge { name, target };
+        let previous = Record::HeapObject(HeapObjectDef {
+            addr: 0x7f3a_1c2b_4e50,
+            preheader: 16,
+            type_id: 0,
+            size: 64,
+            refcnt: 1,
+            gc_tracked: true,
+            edges: vec![],
+        });
+        let entry = Record::HeapObject(HeapObjectDef {
+            addr: 0x7f3a_1c2b_4e90,
+            preheader: 16,
+            type_id: 3,
+            size: 48,
+            refcnt: 1,
+            gc_tracked: true,
+            edges: vec![
+                edge(EdgeName::Internal(0), 0x55d0_c9a1_c0a0),
+                edge(EdgeName::Attr(1), 0x7f3a_1c2b_4eb0),
+                edge(EdgeName::Attr(2), 0x7f3a_1c2b_4d10),
+            ],
+        });
+        let records = [previous, entry];
+        let bytes = encode_all(&records);
+        let start = encode_all(&records[..1]).len();
+        #[rustfmt::skip]
+        let expected = [
+            0x47,                                     // head: tag 7, kind 8
+            0x10,                                     // addr: +64 from the previous object
+            0x10,                                     // preheader 16
+            0x03,                                     // type id 3
+            0x30,                                     // size 48
+            0x01,                                     // refcnt 1
+            0x03,                                     // 3 edges
+            0x03, 0xfa, 0xc6, 0x89, 0xa5, 0xa5, 0xcb, 0x02, // __class__ → the type
+            0x04, 0x08,                               // .key → +32
+            0x08, 0x5e,                               // .value → −384
+        ];
+        assert_eq!(&bytes[start..], &expected);
+        assert_eq!(decode_all(&bytes).unwrap(), records);
     }
 }

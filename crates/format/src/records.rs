@@ -197,6 +197,64 @@ pub struct Metadata {
     pub native_stacks: bool,
 }
 
+/// How an edge of the object graph is named: what a user would write to
+/// follow it in Python.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EdgeName {
+    /// An attribute or a frame's local variable: `.name`. The number is a
+    /// [`Record::HeapName`] id.
+    Attr(u32),
+    /// A dict entry's value, by its key as written in Python (`'a'`, `42`):
+    /// `[key]`. The number is a [`Record::HeapName`] id.
+    Key(u32),
+    /// A list or tuple element, or any other positional reference: `[i]`.
+    Index(u64),
+    /// A reference the language does not name: an object's type, its
+    /// `__dict__`, a dict's key object, a closure cell. The number is a
+    /// [`Record::HeapName`] id.
+    Internal(u32),
+}
+
+/// One reference from an object (or a root) to an object, by address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeapEdge {
+    pub name: EdgeName,
+    pub target: u64,
+}
+
+/// One live object of a heap snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeapObjectDef {
+    /// The object's address (`PyObject *`).
+    pub addr: u64,
+    /// Bytes before `addr` that belong to the object's memory block (the
+    /// collector's header, a managed dict pointer): its block starts at
+    /// `addr - preheader`.
+    pub preheader: u32,
+    /// A [`Record::HeapType`] id of the same snapshot.
+    pub type_id: u32,
+    /// The bytes the object occupies: its block and the buffers it owns
+    /// alone (a list's item array, a dict's tables), each rounded up as the
+    /// allocator that holds it rounds.
+    pub size: u64,
+    /// The interpreter's reference count. References beyond the edges found
+    /// to the object are held by code the snapshot cannot see (C code, the
+    /// evaluation stack).
+    pub refcnt: u64,
+    /// Whether the garbage collector tracks it.
+    pub gc_tracked: bool,
+    pub edges: Vec<HeapEdge>,
+}
+
+/// A root of a heap snapshot: something that keeps objects alive without
+/// being an object the snapshot lists (`sys.modules`, a thread's frame).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeapRootDef {
+    /// What the root is, for people: `sys.modules`, `thread 1234 frame main (app.py:12)`.
+    pub label: String,
+    pub edges: Vec<HeapEdge>,
+}
+
 /// One entry of a chunk. Addresses, sizes and times are absolute here; the
 /// byte encoding (see `codec`) is what deltas them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -241,6 +299,37 @@ pub enum Record {
     Sample {
         time_ns: u64,
         rss_bytes: u64,
+    },
+    /// Opens a heap snapshot. The records up to the matching
+    /// [`Record::SnapshotEnd`] describe the heap at this point of the event
+    /// stream: types, names, roots and objects, in no particular order.
+    /// Records of no other kind come between them.
+    SnapshotStart {
+        /// Numbers snapshots of one capture from 1.
+        id: u32,
+        time_ns: u64,
+        /// What asked for it: `exit`, `signal SIGUSR2`, `every 30s`, `api`.
+        trigger: String,
+    },
+    /// A type of the current snapshot: its id (local to the snapshot) and
+    /// its qualified name (`module.Class`, or the bare name for builtins).
+    HeapType {
+        id: u32,
+        name: String,
+    },
+    /// A name edges of the current snapshot refer to, by id.
+    HeapName {
+        id: u32,
+        text: String,
+    },
+    HeapRoot(HeapRootDef),
+    HeapObject(HeapObjectDef),
+    /// Closes the snapshot opened by the [`Record::SnapshotStart`] with this id.
+    /// A snapshot without it was cut short and is not to be used.
+    SnapshotEnd {
+        id: u32,
+        time_ns: u64,
+        objects: u64,
     },
     /// Tracking stopped cleanly; nothing follows.
     End {

@@ -2,7 +2,7 @@ use memsleuth_format::reader::CaptureReader;
 use memsleuth_format::writer::CaptureWriter;
 use memsleuth_format::{
     AllocKind, CodeDef, Domain, Error, FrameDef, LineTableFormat, Metadata, ModuleDef,
-    NativeFrameDef, Record, ThreadDef,
+    NativeFrameDef, Record, ThreadDef, FORMAT_VERSION,
 };
 use proptest::prelude::*;
 
@@ -297,7 +297,7 @@ fn a_newer_version_is_refused_with_both_versions() {
         Err(
             e @ Error::NewerVersion {
                 found: 99,
-                supported: 2,
+                supported: FORMAT_VERSION,
             },
         ) => assert!(e.to_string().contains("upgrade memsleuth")),
         other => panic!("expected a version error, got {other:?}"),
@@ -307,12 +307,12 @@ fn a_newer_version_is_refused_with_both_versions() {
 #[test]
 fn an_older_version_is_refused_with_both_versions() {
     let mut bytes = write(&[]);
-    bytes[8] = 1;
+    bytes[8] = 2;
     match read_all(&bytes) {
         Err(
             e @ Error::OlderVersion {
-                found: 1,
-                supported: 2,
+                found: 2,
+                supported: FORMAT_VERSION,
             },
         ) => assert!(e.to_string().contains("older memsleuth")),
         other => panic!("expected a version error, got {other:?}"),

@@ -70,6 +70,16 @@ fn stop_tracking() -> PyResult<(u64, u64)> {
     Ok((stats.events, stats.bytes_written))
 }
 
+/// Appends a heap snapshot to the capture; returns (snapshot id, objects).
+#[pyfunction]
+#[pyo3(signature = (trigger = "api"))]
+fn take_snapshot(trigger: &str) -> PyResult<(u32, u64)> {
+    // The GIL stays held: it is what keeps every object alive during the walk.
+    let stats =
+        memsleuth_tracker::snapshot(trigger).map_err(|e| TrackerError::new_err(e.to_string()))?;
+    Ok((stats.id, stats.objects))
+}
+
 #[pyfunction]
 fn is_tracking() -> bool {
     memsleuth_tracker::is_tracking()
@@ -93,6 +103,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(start_tracking, m)?)?;
     m.add_function(wrap_pyfunction!(stop_tracking, m)?)?;
     m.add_function(wrap_pyfunction!(is_tracking, m)?)?;
+    m.add_function(wrap_pyfunction!(take_snapshot, m)?)?;
     m.add_function(wrap_pyfunction!(built_for_python_hex, m)?)?;
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
     m.add("TrackerError", m.py().get_type::<TrackerError>())?;

@@ -30,6 +30,8 @@ pub struct SummaryJson {
     pub native_stacks: bool,
     /// One layer's totals each; `docs/definitions.md` says what the layers are.
     pub layers: Vec<LayerTotals>,
+    /// Complete heap snapshots in the capture.
+    pub snapshots: u32,
     pub peak_sites: Vec<Site>,
     pub leak_sites: Vec<Site>,
 }
@@ -66,6 +68,7 @@ pub fn summary_json(profile: &Profile, capture: &str, limit: usize) -> SummaryJs
         native_memory: profile.metadata.native_memory,
         native_stacks: profile.metadata.native_stacks,
         layers: profile.layers.clone(),
+        snapshots: profile.snapshots,
         peak_sites: top(Measure::Peak),
         leak_sites: top(Measure::Leaks),
     }

@@ -1,17 +1,26 @@
 //! Renders what `memsleuth-analysis` computed: the end-of-run summary, site
-//! tables for the terminal, their JSON form (schemas in `docs/json.md`), and
-//! collapsed stacks.
+//! tables for the terminal, their JSON form (schemas in `docs/json.md`),
+//! collapsed stacks, heap snapshot tables and diffs, and Chrome DevTools heap
+//! snapshots (`docs/heapsnapshot.md`).
 //!
 //! # Design constraints
 //! - Rendering only: every number shown is computed by the analysis crate;
 //!   this crate formats, truncates and orders, and never re-derives.
-//! - No unsafe code, no I/O beyond the `String`s it returns.
+//! - No unsafe code, no I/O beyond the `String`s it returns and the writer
+//!   a caller hands to a streaming export (a heap snapshot is gigabytes).
 #![forbid(unsafe_code)]
 
+mod heap;
+mod heapsnapshot;
 mod json;
 mod text;
 mod units;
 
+pub use heap::{
+    diff_text, heap_json, heap_text, heap_type_json, heap_type_text, join_path, DiffJson,
+    DiffSideJson, HeapJson, HeapTypeJson, SnapshotJson,
+};
+pub use heapsnapshot::write_heapsnapshot;
 pub use json::{summary_json, table_json, SummaryJson, TableJson};
 pub use text::{summary_text, table_text};
 pub use units::human_bytes;

@@ -166,6 +166,13 @@ pub fn summary_text(profile: &Profile, capture: &str, limit: usize, width: usize
             site_rows(&mut out, &sites, width);
         }
     }
+    if profile.snapshots > 0 {
+        let _ = writeln!(
+            out,
+            "Heap snapshots: {}  (memsleuth heap {capture}; memsleuth diff {capture})",
+            profile.snapshots
+        );
+    }
     let _ = writeln!(
         out,
         "Capture: {capture}  (memsleuth summary | table | stacks {capture})"

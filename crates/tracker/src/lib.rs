@@ -34,6 +34,7 @@ mod buffer;
 mod codes;
 mod native_stacks;
 mod recorder;
+mod snapshot;
 mod stacks;
 mod sys;
 mod writer;
@@ -47,6 +48,7 @@ use std::time::Duration;
 use memsleuth_format::writer::CaptureWriter;
 use memsleuth_format::Metadata;
 
+pub use snapshot::SnapshotStats;
 pub use writer::WriterStats;
 
 /// Why tracking could not start or stop cleanly.
@@ -62,6 +64,12 @@ pub enum Error {
     Create { path: PathBuf, source: io::Error },
     #[error("cannot write capture {path}: {source}")]
     Write { path: PathBuf, source: io::Error },
+    #[error("no capture is being written, so there is nowhere to put a heap snapshot; start tracking first (memsleuth run, or memsleuth.Tracker)")]
+    NoCaptureForSnapshot,
+    #[error("a heap snapshot must be taken by a thread that holds the GIL")]
+    SnapshotWithoutGil,
+    #[error("a heap snapshot cannot be taken while the garbage collector runs (from a __del__ method or a weakref callback); take it outside the collection")]
+    SnapshotDuringCollection,
 }
 
 /// How to track.
@@ -155,6 +163,7 @@ pub fn start(path: &Path, metadata: &Metadata, options: &Options) -> Result<(), 
     });
     buffer::clear_registry();
     stacks::reset_ids();
+    snapshot::reset_ids();
     stacks::set_stack_base(&options.stack_base);
     codes::reset(sys::shim::code_block_offset());
     let writer =
@@ -191,6 +200,25 @@ pub fn stop() -> Result<WriterStats, Error> {
     })?;
     buffer::clear_registry();
     Ok(stats)
+}
+
+/// Appends a heap snapshot of every live object to the capture.
+///
+/// The caller must hold the GIL (the Python bindings guarantee it).
+pub fn snapshot(trigger: &str) -> Result<SnapshotStats, Error> {
+    let path = session()
+        .as_ref()
+        .map(|s| s.path.clone())
+        .ok_or(Error::NoCaptureForSnapshot)?;
+    let gil = sys::heap_walk::Gil::check().ok_or(Error::SnapshotWithoutGil)?;
+    if sys::heap_walk::gc_running(&gil) {
+        return Err(Error::SnapshotDuringCollection);
+    }
+    match snapshot::take(&gil, trigger) {
+        Some(Ok(stats)) => Ok(stats),
+        Some(Err(source)) => Err(Error::Write { path, source }),
+        None => Err(Error::NoCaptureForSnapshot),
+    }
 }
 
 /// Whether a capture is being written by this process.

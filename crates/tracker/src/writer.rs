@@ -24,6 +24,40 @@ const MAX_CHUNK_AGE: Duration = Duration::from_millis(100);
 const STRAGGLER_WAIT: Duration = Duration::from_secs(1);
 
 static WRITER_THREAD: Mutex<Option<Thread>> = Mutex::new(None);
+/// The writer's state, shared with snapshots, which append their records
+/// between two drained batches of events.
+static SHARED: Mutex<Option<Arc<Mutex<WriterLoop>>>> = Mutex::new(None);
+
+pub(crate) type Out = CaptureWriter<BufWriter<File>>;
+
+/// Writes every event numbered so far, then lets `f` append records to the
+/// capture while the writer waits (`f` gets the capture's time origin); `None` when there is no writer or the
+/// capture can no longer be written. `f` must not take long without
+/// flushing: the program's other threads wait for the writer meanwhile.
+pub(crate) fn with_drained<R>(
+    f: impl FnOnce(&mut Out, Instant) -> io::Result<R>,
+) -> Option<io::Result<R>> {
+    let shared = SHARED.lock().unwrap_or_else(|p| p.into_inner()).clone()?;
+    let mut state = shared.lock().unwrap_or_else(|p| p.into_inner());
+    if state.failure.is_some() {
+        return None;
+    }
+    state.drain(false);
+    let start = state.start;
+    let result = f(&mut state.out, start);
+    if let Err(e) = &result {
+        state.fail(io::Error::new(e.kind(), e.to_string()));
+    }
+    Some(result)
+}
+
+/// A chunk is flushed once it holds this much.
+pub(crate) fn flush_if_full(out: &mut Out) -> io::Result<()> {
+    if out.pending_bytes() >= CHUNK_TARGET_BYTES {
+        out.flush_chunk()?;
+    }
+    Ok(())
+}
 /// The lane for events no thread state can take (see `recorder::with_thread`).
 /// Several threads may use it, so its producer side sits behind a mutex.
 static FALLBACK: Mutex<Option<Producer>> = Mutex::new(None);
@@ -67,6 +101,7 @@ impl WriterHandle {
             .join()
             .map_err(|_| io::Error::other("the capture writer thread panicked"))?;
         *WRITER_THREAD.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *SHARED.lock().unwrap_or_else(|p| p.into_inner()) = None;
         result
     }
 }
@@ -80,15 +115,19 @@ pub(crate) fn spawn(
     let (lane, producer) = Lane::new(Vec::new());
     buffer::register(lane);
     *FALLBACK.lock().unwrap_or_else(|p| p.into_inner()) = Some(producer);
-    let state = WriterLoop {
+    let state = Arc::new(Mutex::new(WriterLoop {
         out,
         next: buffer::next_seq(),
-        interval,
         start: Instant::now(),
-        stop: Arc::clone(&stop),
         stats: WriterStats::default(),
         modules: describe_modules.then(FxHashSet::default),
-    };
+        last_flush: Instant::now(),
+        defs: Vec::new(),
+        events: Vec::new(),
+        failure: None,
+    }));
+    *SHARED.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&state));
+    let stop_flag = Arc::clone(&stop);
     // The thread's start-up allocates through libc (thread-local destructor
     // registration), which the native hooks may see; recording starts only
     // once the thread has marked itself as never recorded.
@@ -98,7 +137,7 @@ pub(crate) fn spawn(
         .spawn(move || {
             recorder::never_record_this_thread();
             let _ = started_tx.send(());
-            state.run()
+            run(&state, &stop_flag, interval)
         })?;
     let _ = started_rx.recv();
     *WRITER_THREAD.lock().unwrap_or_else(|p| p.into_inner()) = Some(thread.thread().clone());
@@ -106,57 +145,81 @@ pub(crate) fn spawn(
 }
 
 struct WriterLoop {
-    out: CaptureWriter<BufWriter<File>>,
+    out: Out,
     /// Every event numbered below this has been collected.
     next: u64,
-    interval: Duration,
     start: Instant,
-    stop: Arc<AtomicBool>,
     stats: WriterStats,
     /// With native stacks: the loaded objects already described, by load
     /// bias and path; `None` when modules are not described.
     modules: Option<FxHashSet<(u64, String)>>,
+    last_flush: Instant,
+    defs: Vec<Record>,
+    events: Vec<Event>,
+    /// Why the capture stopped growing, once it has.
+    failure: Option<io::Error>,
+}
+
+/// Drains the buffers every interval until told to stop.
+fn run(
+    state: &Mutex<WriterLoop>,
+    stop: &AtomicBool,
+    interval: Duration,
+) -> io::Result<WriterStats> {
+    loop {
+        let stopping = stop.load(Ordering::Acquire);
+        let tick = Instant::now();
+        {
+            let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+            s.drain(true);
+            if stopping {
+                if s.failure.is_none() {
+                    if let Err(e) = s.finish() {
+                        s.fail(e);
+                    }
+                }
+                s.stats.bytes_written = s.out.bytes_written();
+                return s.failure.take().map_or(Ok(s.stats.clone()), Err);
+            }
+        }
+        if let Some(rest) = interval.checked_sub(tick.elapsed()) {
+            thread::park_timeout(rest);
+        }
+    }
 }
 
 impl WriterLoop {
-    fn run(mut self) -> io::Result<WriterStats> {
-        let page = sys::os::page_size();
-        let mut last_flush = Instant::now();
-        let mut defs = Vec::new();
-        let mut events = Vec::new();
-        let mut failure: Option<io::Error> = None;
-        loop {
-            let stopping = self.stop.load(Ordering::Acquire);
-            let tick = Instant::now();
-            let bound = buffer::next_seq();
-            let time_ns = self.start.elapsed().as_nanos() as u64;
-            self.describe_new_modules(&mut defs);
-            self.collect(bound, &mut defs, &mut events);
-            if failure.is_none() {
-                events.sort_by_key(|e| e.seq);
-                let sample = Record::Sample {
-                    time_ns,
-                    rss_bytes: read_rss(page),
-                };
-                let written = self.write_batch(&defs, &events, sample, stopping, &mut last_flush);
-                if let Err(e) = written {
-                    // The capture cannot grow (disk full, file gone): the
-                    // program must run on as if untracked, so stop recording
-                    // rather than let buffers fill and block it.
-                    recorder::enable(false, false);
-                    failure = Some(e);
-                }
-            }
-            defs.clear();
-            events.clear();
-            if stopping {
-                self.stats.bytes_written = self.out.bytes_written();
-                return failure.map_or(Ok(self.stats), Err);
-            }
-            if let Some(rest) = self.interval.checked_sub(tick.elapsed()) {
-                thread::park_timeout(rest);
+    /// Collects and writes every event numbered so far; with `sample`, adds
+    /// a timeline sample after them.
+    fn drain(&mut self, sample: bool) {
+        let bound = buffer::next_seq();
+        let time_ns = self.start.elapsed().as_nanos() as u64;
+        let mut defs = std::mem::take(&mut self.defs);
+        let mut events = std::mem::take(&mut self.events);
+        self.describe_new_modules(&mut defs);
+        self.collect(bound, &mut defs, &mut events);
+        if self.failure.is_none() {
+            events.sort_by_key(|e| e.seq);
+            let sample = sample.then(|| Record::Sample {
+                time_ns,
+                rss_bytes: read_rss(sys::os::page_size()),
+            });
+            if let Err(e) = self.write_batch(&defs, &events, sample) {
+                self.fail(e);
             }
         }
+        defs.clear();
+        events.clear();
+        self.defs = defs;
+        self.events = events;
+    }
+
+    /// The capture cannot grow (disk full, file gone): the program must run
+    /// on as if untracked, so stop recording rather than let buffers fill
+    /// and block it.
+    fn fail(&mut self, e: io::Error) {
+        recorder::enable(false, false);
+        self.failure = Some(e);
     }
 
     /// Adds a module record for every loaded object not described yet: at
@@ -208,32 +271,36 @@ impl WriterLoop {
         self.next = bound;
     }
 
-    /// Appends one drained batch and its timeline sample; on the last batch
-    /// also the end record, then writes out everything pending.
+    /// Appends one drained batch and its timeline sample, and writes the
+    /// chunk out once it is big or old enough.
     fn write_batch(
         &mut self,
         defs: &[Record],
         events: &[Event],
-        sample: Record,
-        last: bool,
-        last_flush: &mut Instant,
+        sample: Option<Record>,
     ) -> io::Result<()> {
         for d in defs {
             self.out.push(d);
         }
         self.write_events(events)?;
-        self.out.push(&sample);
-        if last {
-            self.out.push(&Record::End {
-                time_ns: self.start.elapsed().as_nanos() as u64,
-            });
-            return self.out.flush_chunk();
+        if let Some(sample) = sample {
+            self.out.push(&sample);
         }
-        if self.out.pending_bytes() >= CHUNK_TARGET_BYTES || last_flush.elapsed() >= MAX_CHUNK_AGE {
+        if self.out.pending_bytes() >= CHUNK_TARGET_BYTES
+            || self.last_flush.elapsed() >= MAX_CHUNK_AGE
+        {
             self.out.flush_chunk()?;
-            *last_flush = Instant::now();
+            self.last_flush = Instant::now();
         }
         Ok(())
+    }
+
+    /// Writes the end record and everything pending.
+    fn finish(&mut self) -> io::Result<()> {
+        self.out.push(&Record::End {
+            time_ns: self.start.elapsed().as_nanos() as u64,
+        });
+        self.out.flush_chunk()
     }
 
     /// Encodes events in order, joining the two halves of a realloc into one

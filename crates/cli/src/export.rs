@@ -1,0 +1,366 @@
+//! `memsleuth export`: a capture's data in the format of a tool users
+//! already have (Chrome DevTools for heap snapshots; pprof, speedscope and
+//! collapsed stacks to come).
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use memsleuth_analysis::heap::{HeapCapture, Snapshot, SnapshotInfo, Want};
+
+use crate::args::{ExportArgs, ExportFormat};
+use crate::load;
+
+pub fn export(args: &ExportArgs) -> Result<i32> {
+    let output = match &args.output {
+        Some(path) => path.clone(),
+        None => default_output(&args.capture, args.format)?,
+    };
+    match args.format {
+        ExportFormat::Heapsnapshot => heapsnapshot(args, &output)?,
+    }
+    Ok(0)
+}
+
+/// The file name a format's export gets by default.
+fn extension(format: ExportFormat) -> &'static str {
+    match format {
+        ExportFormat::Heapsnapshot => "heapsnapshot",
+    }
+}
+
+/// Beside the capture, named like it: `app.msl` → `app.heapsnapshot`.
+fn default_output(capture: &Path, format: ExportFormat) -> Result<PathBuf> {
+    let output = capture.with_extension(extension(format));
+    if output == capture {
+        bail!(
+            "the export of {} would replace it; pass -o PATH",
+            capture.display()
+        );
+    }
+    Ok(output)
+}
+
+fn heapsnapshot(args: &ExportArgs, output: &Path) -> Result<()> {
+    let want = args.snapshot.map_or(Want::Last, |id| Want::Ids(id, None));
+    let (capture, mut graphs) = load::heap_snapshots(&args.capture, want)?;
+    let Some(snapshot) = graphs.pop() else {
+        bail!(
+            "{}",
+            missing_snapshot(&args.capture, &capture, args.snapshot)
+        );
+    };
+    write_file(output, |out| {
+        memsleuth_report::write_heapsnapshot(&snapshot, &capture, out)
+    })?;
+    eprintln!(
+        "memsleuth: wrote heap snapshot {} ({} objects) to {}",
+        snapshot.id,
+        objects(&snapshot),
+        output.display()
+    );
+    Ok(())
+}
+
+fn objects(snapshot: &Snapshot) -> usize {
+    snapshot.node_count() - snapshot.first_object() as usize
+}
+
+/// Why no graph came back for the snapshot asked for, as one sentence.
+fn missing_snapshot(path: &Path, capture: &HeapCapture, asked: Option<u32>) -> String {
+    let name = path.display();
+    let complete: Vec<&SnapshotInfo> = capture.snapshots.iter().filter(|s| s.complete).collect();
+    let ids = complete
+        .iter()
+        .map(|s| s.id.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let listed = capture.snapshots.iter().find(|s| Some(s.id) == asked);
+    match (asked, listed) {
+        _ if capture.snapshots.is_empty() => format!(
+            "capture {name} holds no heap snapshot; take one with `memsleuth run --snapshot-at exit` (or --snapshot-on SIGUSR2, --snapshot-every 30s)"
+        ),
+        (None, _) => format!(
+            "capture {name} holds no complete heap snapshot: the process died while taking its only one"
+        ),
+        (Some(id), Some(_)) if complete.is_empty() => format!(
+            "snapshot {id} of capture {name} was cut short (the process died while taking it), and no other is complete"
+        ),
+        (Some(id), Some(_)) => format!(
+            "snapshot {id} of capture {name} was cut short (the process died while taking it); complete ones: {ids}"
+        ),
+        (Some(id), None) if complete.is_empty() => format!(
+            "capture {name} has no snapshot {id}, and none of its snapshots is complete"
+        ),
+        (Some(id), None) => format!("capture {name} has no snapshot {id}; its snapshots: {ids}"),
+    }
+}
+
+/// Writes `output` with `write`; on failure removes what was written, so no
+/// truncated file is left that a viewer would reject with a worse message.
+fn write_file(
+    output: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
+) -> Result<()> {
+    let context = || format!("cannot write {}", output.display());
+    let file = File::create(output).with_context(context)?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let result = write(&mut out).and_then(|()| out.flush());
+    if result.is_err() {
+        drop(out);
+        let _ = std::fs::remove_file(output);
+    }
+    result.with_context(context)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use memsleuth_analysis::Symbols;
+    use memsleuth_format::Metadata;
+
+    fn capture(snapshots: &[(u32, bool)]) -> HeapCapture {
+        HeapCapture {
+            metadata: Metadata::default(),
+            snapshots: snapshots
+                .iter()
+                .map(|&(id, complete)| SnapshotInfo {
+                    id,
+                    time_ns: 0,
+                    trigger: String::from("exit"),
+                    objects: 0,
+                    complete,
+                })
+                .collect(),
+            symbols: Symbols::default(),
+            traced: false,
+        }
+    }
+
+    #[test]
+    fn the_default_output_sits_beside_the_capture() {
+        let out = default_output(Path::new("runs/app-12.msl"), ExportFormat::Heapsnapshot);
+        assert_eq!(out.unwrap(), Path::new("runs/app-12.heapsnapshot"));
+        assert!(default_output(Path::new("a.heapsnapshot"), ExportFormat::Heapsnapshot).is_err());
+    }
+
+    #[test]
+    fn a_missing_snapshot_is_explained() {
+        let path = Path::new("app.msl");
+        let say =
+            |snapshots: &[(u32, bool)], asked| missing_snapshot(path, &capture(snapshots), asked);
+        assert!(say(&[], None).contains("holds no heap snapshot"));
+        assert!(say(&[(1, false)], None).contains("no complete heap snapshot"));
+        assert_eq!(
+            say(&[(1, true), (2, true)], Some(5)),
+            "capture app.msl has no snapshot 5; its snapshots: 1, 2"
+        );
+        assert!(say(&[(1, true), (2, false)], Some(2)).ends_with("complete ones: 1"));
+    }
+
+    /// A capture with a complete snapshot 1 of a traced dict held by
+    /// `sys.modules` and an untraced object held by C code, then a snapshot
+    /// 2 cut short.
+    fn capture_file(dir: &Path, with_snapshots: bool) -> PathBuf {
+        use memsleuth_format::writer::CaptureWriter;
+        use memsleuth_format::*;
+        let edge = |name, target| HeapEdge { name, target };
+        let object = |addr, size, edges| {
+            Record::HeapObject(HeapObjectDef {
+                addr,
+                preheader: 0,
+                type_id: 0,
+                size,
+                refcnt: 1,
+                gc_tracked: true,
+                edges,
+            })
+        };
+        let mut records = vec![
+            Record::Thread(ThreadDef {
+                root: 1,
+                native_id: 9,
+                is_main: true,
+            }),
+            Record::Code(CodeDef {
+                id: 10,
+                filename: String::from("app.py"),
+                name: String::from("<module>"),
+                first_line: 3,
+                linetable_format: LineTableFormat::Locations311,
+                linetable: Vec::new(),
+            }),
+            Record::Frame(FrameDef {
+                id: 2,
+                parent: 1,
+                code: 10,
+                offset: 0,
+                entry: true,
+            }),
+            Record::Alloc {
+                domain: Domain::Object,
+                kind: AllocKind::Malloc,
+                addr: 0x1000,
+                size: 64,
+                stack: 2,
+                native: 0,
+            },
+        ];
+        if with_snapshots {
+            let start = |id| Record::SnapshotStart {
+                id,
+                time_ns: 1,
+                trigger: String::from("api"),
+            };
+            records.extend([
+                start(1),
+                Record::HeapType {
+                    id: 0,
+                    name: String::from("dict"),
+                },
+                Record::HeapName {
+                    id: 0,
+                    text: String::from("'m'"),
+                },
+                Record::HeapRoot(HeapRootDef {
+                    label: String::from("sys.modules"),
+                    edges: vec![edge(EdgeName::Key(0), 0x1000)],
+                }),
+                object(0x1000, 64, vec![]),
+                object(0x2000, 48, vec![]),
+                Record::SnapshotEnd {
+                    id: 1,
+                    time_ns: 2,
+                    objects: 2,
+                },
+                start(2),
+                Record::HeapType {
+                    id: 0,
+                    name: String::from("dict"),
+                },
+            ]);
+        }
+        records.push(Record::End { time_ns: 3 });
+        let path = dir.join(if with_snapshots {
+            "app.msl"
+        } else {
+            "bare.msl"
+        });
+        let file = File::create(&path).unwrap();
+        let mut w = CaptureWriter::new(file, &Metadata::default()).unwrap();
+        for r in &records {
+            w.push(r);
+        }
+        w.finish().unwrap();
+        path
+    }
+
+    fn memsleuth(args: &[&str]) -> i32 {
+        let args = args.iter().map(|a| a.to_string()).collect();
+        crate::main_with_args(args, Path::new("python3"))
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("memsleuth-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn export_writes_the_last_complete_snapshot_beside_the_capture() {
+        let dir = temp_dir("export-ok");
+        let capture = capture_file(&dir, true);
+        let path = capture.to_str().unwrap();
+        assert_eq!(memsleuth(&["export", path, "--format", "heapsnapshot"]), 0);
+        let text = std::fs::read(dir.join("app.heapsnapshot")).unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&text).unwrap();
+        // Super-root, sys.modules, held by native code, the two objects.
+        assert_eq!(doc["snapshot"]["node_count"], 5);
+        let nodes = doc["nodes"].as_array().unwrap();
+        assert_eq!(
+            nodes[3 * 7 + 2],
+            3,
+            "the dict's id comes from its allocation, event 1"
+        );
+        assert_eq!(doc["snapshot"]["trace_function_count"], 2);
+        let out = dir.join("one.heapsnapshot");
+        let args = [
+            "export",
+            path,
+            "--format",
+            "heapsnapshot",
+            "--snapshot",
+            "1",
+            "-o",
+        ];
+        assert_eq!(
+            memsleuth(&[&args[..], &[out.to_str().unwrap()]].concat()),
+            0
+        );
+        assert_eq!(std::fs::read(&out).unwrap(), text);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn bad_exports_end_with_status_2() {
+        let dir = temp_dir("export-bad");
+        let capture = capture_file(&dir, true);
+        let path = capture.to_str().unwrap();
+        let bare = capture_file(&dir, false);
+        let unwritable = dir.join("no/such/dir/x.heapsnapshot");
+        for args in [
+            vec![
+                "export",
+                path,
+                "--format",
+                "heapsnapshot",
+                "--snapshot",
+                "2",
+            ],
+            vec![
+                "export",
+                path,
+                "--format",
+                "heapsnapshot",
+                "--snapshot",
+                "9",
+            ],
+            vec!["export", path, "--format", "pprof"],
+            vec!["export", path],
+            vec!["export", bare.to_str().unwrap(), "--format", "heapsnapshot"],
+            vec!["export", "missing.msl", "--format", "heapsnapshot"],
+            vec![
+                "export",
+                path,
+                "--format",
+                "heapsnapshot",
+                "-o",
+                unwritable.to_str().unwrap(),
+            ],
+        ] {
+            assert_eq!(memsleuth(&args), crate::EXIT_BAD_INPUT, "{args:?}");
+        }
+        assert!(!dir.join("bare.heapsnapshot").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_file() {
+        let dir = temp_dir("export-write");
+        let output = dir.join("x.heapsnapshot");
+        let err = write_file(&output, |out| {
+            out.write_all(b"{")?;
+            Err(io::Error::new(io::ErrorKind::InvalidData, "too big"))
+        })
+        .unwrap_err();
+        assert_eq!(
+            crate::one_line(&err),
+            format!("cannot write {}: too big", output.display())
+        );
+        assert!(!output.exists());
+        let err = write_file(&dir.join("missing/x"), |_| Ok(())).unwrap_err();
+        assert!(crate::one_line(&err).starts_with("cannot write"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
