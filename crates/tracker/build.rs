@@ -25,26 +25,26 @@ fn main() {
     let include = include.trim();
     println!("cargo:rerun-if-changed=src/cpython_shim.c");
     println!("cargo:rerun-if-changed=src/heap_shim.c");
+    println!("cargo:rerun-if-changed=src/frames.h");
     println!("cargo:rerun-if-env-changed=PYO3_PYTHON");
-    cc::Build::new()
-        .file("src/cpython_shim.c")
-        .include(include)
-        .opt_level(3)
-        .warnings(true)
-        .extra_warnings(true)
-        .flag_if_supported("-Wno-unused-parameter")
-        .flag_if_supported("-Wno-missing-field-initializers")
-        .compile("memsleuth_cpython_shim");
+    shim("src/cpython_shim.c", include).compile("memsleuth_cpython_shim");
     // The heap walk reads the collector's private state, whose headers only
     // compile as part of the core; 3.12's warn about their own deprecated fields.
-    cc::Build::new()
-        .file("src/heap_shim.c")
+    shim("src/heap_shim.c", include)
+        .flag_if_supported("-Wno-deprecated-declarations")
+        .compile("memsleuth_heap_shim");
+}
+
+/// A C file compiled against the interpreter's headers, warnings on.
+fn shim(file: &str, include: &str) -> cc::Build {
+    let mut build = cc::Build::new();
+    build
+        .file(file)
         .include(include)
         .opt_level(3)
         .warnings(true)
         .extra_warnings(true)
         .flag_if_supported("-Wno-unused-parameter")
-        .flag_if_supported("-Wno-missing-field-initializers")
-        .flag_if_supported("-Wno-deprecated-declarations")
-        .compile("memsleuth_heap_shim");
+        .flag_if_supported("-Wno-missing-field-initializers");
+    build
 }

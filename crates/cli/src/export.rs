@@ -7,10 +7,10 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use memsleuth_analysis::heap::{HeapCapture, Snapshot, SnapshotInfo, Want};
+use memsleuth_analysis::heap::Snapshot;
 
 use crate::args::{ExportArgs, ExportFormat};
-use crate::load;
+use crate::heap;
 
 pub fn export(args: &ExportArgs) -> Result<i32> {
     let output = match &args.output {
@@ -43,14 +43,7 @@ fn default_output(capture: &Path, format: ExportFormat) -> Result<PathBuf> {
 }
 
 fn heapsnapshot(args: &ExportArgs, output: &Path) -> Result<()> {
-    let want = args.snapshot.map_or(Want::Last, |id| Want::Ids(id, None));
-    let (capture, mut graphs) = load::heap_snapshots(&args.capture, want)?;
-    let Some(snapshot) = graphs.pop() else {
-        bail!(
-            "{}",
-            missing_snapshot(&args.capture, &capture, args.snapshot)
-        );
-    };
+    let (capture, snapshot) = heap::one_snapshot(&args.capture, args.snapshot)?;
     write_file(output, |out| {
         memsleuth_report::write_heapsnapshot(&snapshot, &capture, out)
     })?;
@@ -65,36 +58,6 @@ fn heapsnapshot(args: &ExportArgs, output: &Path) -> Result<()> {
 
 fn objects(snapshot: &Snapshot) -> usize {
     snapshot.node_count() - snapshot.first_object() as usize
-}
-
-/// Why no graph came back for the snapshot asked for, as one sentence.
-fn missing_snapshot(path: &Path, capture: &HeapCapture, asked: Option<u32>) -> String {
-    let name = path.display();
-    let complete: Vec<&SnapshotInfo> = capture.snapshots.iter().filter(|s| s.complete).collect();
-    let ids = complete
-        .iter()
-        .map(|s| s.id.to_string())
-        .collect::<Vec<_>>()
-        .join(", ");
-    let listed = capture.snapshots.iter().find(|s| Some(s.id) == asked);
-    match (asked, listed) {
-        _ if capture.snapshots.is_empty() => format!(
-            "capture {name} holds no heap snapshot; take one with `memsleuth run --snapshot-at exit` (or --snapshot-on SIGUSR2, --snapshot-every 30s)"
-        ),
-        (None, _) => format!(
-            "capture {name} holds no complete heap snapshot: the process died while taking its only one"
-        ),
-        (Some(id), Some(_)) if complete.is_empty() => format!(
-            "snapshot {id} of capture {name} was cut short (the process died while taking it), and no other is complete"
-        ),
-        (Some(id), Some(_)) => format!(
-            "snapshot {id} of capture {name} was cut short (the process died while taking it); complete ones: {ids}"
-        ),
-        (Some(id), None) if complete.is_empty() => format!(
-            "capture {name} has no snapshot {id}, and none of its snapshots is complete"
-        ),
-        (Some(id), None) => format!("capture {name} has no snapshot {id}; its snapshots: {ids}"),
-    }
 }
 
 /// Writes `output` with `write`; on failure removes what was written, so no
@@ -117,46 +80,12 @@ fn write_file(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use memsleuth_analysis::Symbols;
-    use memsleuth_format::Metadata;
-
-    fn capture(snapshots: &[(u32, bool)]) -> HeapCapture {
-        HeapCapture {
-            metadata: Metadata::default(),
-            snapshots: snapshots
-                .iter()
-                .map(|&(id, complete)| SnapshotInfo {
-                    id,
-                    time_ns: 0,
-                    trigger: String::from("exit"),
-                    objects: 0,
-                    complete,
-                })
-                .collect(),
-            symbols: Symbols::default(),
-            traced: false,
-        }
-    }
 
     #[test]
     fn the_default_output_sits_beside_the_capture() {
         let out = default_output(Path::new("runs/app-12.msl"), ExportFormat::Heapsnapshot);
         assert_eq!(out.unwrap(), Path::new("runs/app-12.heapsnapshot"));
         assert!(default_output(Path::new("a.heapsnapshot"), ExportFormat::Heapsnapshot).is_err());
-    }
-
-    #[test]
-    fn a_missing_snapshot_is_explained() {
-        let path = Path::new("app.msl");
-        let say =
-            |snapshots: &[(u32, bool)], asked| missing_snapshot(path, &capture(snapshots), asked);
-        assert!(say(&[], None).contains("holds no heap snapshot"));
-        assert!(say(&[(1, false)], None).contains("no complete heap snapshot"));
-        assert_eq!(
-            say(&[(1, true), (2, true)], Some(5)),
-            "capture app.msl has no snapshot 5; its snapshots: 1, 2"
-        );
-        assert!(say(&[(1, true), (2, false)], Some(2)).ends_with("complete ones: 1"));
     }
 
     /// A capture with a complete snapshot 1 of a traced dict held by

@@ -15,15 +15,19 @@ use crate::args::{DiffArgs, HeapArgs};
 use crate::commands::width;
 use crate::load;
 
+/// The snapshot `asked` for (the last complete one by default) and what the
+/// capture says about its snapshots; an error sentence when there is none.
+pub(crate) fn one_snapshot(path: &Path, asked: Option<u32>) -> Result<(HeapCapture, Snapshot)> {
+    let want = asked.map_or(Want::Last, |id| Want::Ids(id, None));
+    let (capture, mut graphs) = load::heap_snapshots(path, want)?;
+    match graphs.pop() {
+        Some(snapshot) => Ok((capture, snapshot)),
+        None => bail!("{}", missing_snapshot(path, &capture, asked)),
+    }
+}
+
 pub fn heap(args: &HeapArgs) -> Result<i32> {
-    let want = args.snapshot.map_or(Want::Last, |id| Want::Ids(id, None));
-    let (capture, mut graphs) = load::heap_snapshots(&args.capture, want)?;
-    let Some(snapshot) = graphs.pop() else {
-        bail!(
-            "{}",
-            missing_snapshot(&args.capture, &capture, args.snapshot)
-        );
-    };
+    let (capture, snapshot) = one_snapshot(&args.capture, args.snapshot)?;
     warn_if_not_last(&args.capture, &capture, &snapshot, args.snapshot);
     let name = args.capture.display().to_string();
     let heap = HeapAnalysis::new(&snapshot, &capture.symbols);
@@ -160,7 +164,7 @@ fn warn_if_not_last(path: &Path, capture: &HeapCapture, shown: &Snapshot, asked:
 }
 
 /// Why no graph came back for the snapshot asked for, as one sentence.
-pub(crate) fn missing_snapshot(path: &Path, capture: &HeapCapture, asked: Option<u32>) -> String {
+fn missing_snapshot(path: &Path, capture: &HeapCapture, asked: Option<u32>) -> String {
     let name = path.display();
     let complete: Vec<&SnapshotInfo> = capture.snapshots.iter().filter(|s| s.complete).collect();
     let ids = complete

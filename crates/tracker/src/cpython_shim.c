@@ -18,6 +18,7 @@
 #include <internal/pycore_frame.h>
 #include <internal/pycore_code.h>
 #endif
+#include "frames.h"
 
 /* The line-table encoding that `ms_code_info` hands out. */
 enum { MS_LNOTAB = 1, MS_LINETABLE_310 = 2, MS_LOCATIONS_311 = 3 };
@@ -105,22 +106,9 @@ intptr_t ms_walk_frames(uint64_t *out, intptr_t cap) {
         n++;                                             \
     } while (0)
 #if PY_VERSION_HEX >= 0x030B0000
-#if PY_VERSION_HEX >= 0x030D0000
-    _PyInterpreterFrame *f = ts->current_frame;
-#else
-    _PyInterpreterFrame *f = ts->cframe ? ts->cframe->current_frame : NULL;
-#endif
-    for (; f != NULL; f = f->previous) {
-#if PY_VERSION_HEX >= 0x030C0000
-        if (f->owner == FRAME_OWNED_BY_CSTACK) continue;
-#endif
-        if (_PyFrame_IsIncomplete(f)) continue;
-#if PY_VERSION_HEX >= 0x030D0000
-        PyObject *code = f->f_executable;
-        if (code == NULL || !PyCode_Check(code)) continue;
-#else
-        PyObject *code = (PyObject *)f->f_code;
-#endif
+    for (_PyInterpreterFrame *f = ms_current_frame(ts); f != NULL; f = f->previous) {
+        PyObject *code = ms_frame_code(f);
+        if (code == NULL) continue;
 #if PY_VERSION_HEX >= 0x030C0000
         /* 3.12+ pushes a C-stack-owned frame under each frame it enters. */
         uint64_t entry =

@@ -35,6 +35,7 @@
 #include <internal/pycore_frame.h>
 #include <internal/pycore_code.h>
 #endif
+#include "frames.h"
 
 /* How an edge is named; the values are the capture format's edge kinds. */
 enum { MS_ATTR = 0, MS_KEY = 1, MS_INDEX = 2, MS_INTERNAL = 3 };
@@ -503,22 +504,9 @@ static void thread_frames(ms_heap_sink *s, PyThreadState *ts) {
     uint64_t tid = (uint64_t)ts->thread_id;
 #endif
 #if PY_VERSION_HEX >= 0x030B0000
-#if PY_VERSION_HEX >= 0x030D0000
-    _PyInterpreterFrame *f = ts->current_frame;
-#else
-    _PyInterpreterFrame *f = ts->cframe ? ts->cframe->current_frame : NULL;
-#endif
-    for (; f != NULL; f = f->previous) {
-#if PY_VERSION_HEX >= 0x030C0000
-        if (f->owner == FRAME_OWNED_BY_CSTACK) continue;
-#endif
-        if (_PyFrame_IsIncomplete(f)) continue;
-#if PY_VERSION_HEX >= 0x030D0000
-        PyObject *code = f->f_executable;
-        if (code == NULL || !PyCode_Check(code)) continue;
-#else
-        PyObject *code = (PyObject *)f->f_code;
-#endif
+    for (_PyInterpreterFrame *f = ms_current_frame(ts); f != NULL; f = f->previous) {
+        PyObject *code = ms_frame_code(f);
+        if (code == NULL) continue;
         int offset = _PyInterpreterFrame_LASTI(f) * (int)sizeof(_Py_CODEUNIT);
         s->frame_root(s->ctx, tid, code, PyCode_Addr2Line((PyCodeObject *)code, offset));
         frame_locals(s, (PyCodeObject *)code, f->localsplus);

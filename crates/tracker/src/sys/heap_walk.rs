@@ -8,6 +8,8 @@
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::marker::PhantomData;
 
+use super::shim::{self, RawBuf};
+
 /// An object met during a walk, by address.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct ObjectRef<'w> {
@@ -83,28 +85,21 @@ struct RawSink {
     named_root: extern "C" fn(*mut c_void, *const c_char),
 }
 
-#[repr(C)]
-struct RawText {
-    data: *const c_void,
-    len: isize,
-    kind: c_int,
-}
-
 extern "C" {
     fn ms_heap_walk_tracked(sink: *mut RawSink) -> u64;
     fn ms_heap_describe(sink: *mut RawSink, o: *mut c_void);
     fn ms_heap_roots(sink: *mut RawSink);
     fn ms_heap_is_tracked(o: *mut c_void) -> c_int;
     fn ms_heap_gc_running() -> c_int;
-    fn ms_heap_str(o: *mut c_void) -> RawText;
+    fn ms_heap_str(o: *mut c_void) -> RawBuf;
     fn ms_heap_int(o: *mut c_void, ok: *mut c_int) -> i64;
     fn ms_heap_type_name(
         tp: *mut c_void,
-        module: *mut RawText,
-        qualname: *mut RawText,
+        module: *mut RawBuf,
+        qualname: *mut RawBuf,
         cname: *mut *const c_char,
     );
-    fn ms_heap_code_names(code: *mut c_void, name: *mut RawText, file: *mut RawText);
+    fn ms_heap_code_names(code: *mut c_void, name: *mut RawBuf, file: *mut RawBuf);
 }
 
 /// The visitor behind a sink's `ctx`. A fat `dyn` pointer does not fit in a
@@ -261,36 +256,13 @@ pub(crate) fn describe<'w>(
     });
 }
 
-fn text(raw: &RawText) -> Option<String> {
-    if raw.data.is_null() || raw.len < 0 {
-        return None;
-    }
-    let len = raw.len as usize;
-    let chars: Vec<u32> = match raw.kind {
-        // SAFETY (all three arms): the shim took `data`, `len` and `kind`
-        // from a ready str that is alive for the walk; its buffer holds `len`
-        // characters of `kind` bytes each.
-        1 => unsafe { std::slice::from_raw_parts(raw.data.cast::<u8>(), len) }
-            .iter()
-            .map(|&c| c.into())
-            .collect(),
-        2 => unsafe { std::slice::from_raw_parts(raw.data.cast::<u16>(), len) }
-            .iter()
-            .map(|&c| c.into())
-            .collect(),
-        4 => unsafe { std::slice::from_raw_parts(raw.data.cast::<u32>(), len) }.to_vec(),
-        _ => return None,
-    };
-    Some(
-        chars
-            .into_iter()
-            .map(|c| char::from_u32(c).unwrap_or(char::REPLACEMENT_CHARACTER))
-            .collect(),
-    )
+/// The text the shim read, `None` when it found no str (length -1).
+fn text(raw: &RawBuf) -> Option<String> {
+    (raw.len >= 0).then(|| shim::decode_unicode(raw))
 }
 
-fn empty_text() -> RawText {
-    RawText {
+fn empty_text() -> RawBuf {
+    RawBuf {
         data: std::ptr::null(),
         len: -1,
         kind: 0,

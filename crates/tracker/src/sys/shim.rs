@@ -3,11 +3,13 @@
 
 use std::ffi::c_void;
 
+/// Characters of a str (`kind` bytes each) or bytes (`kind` 0) as the C
+/// shims hand them out (`ms_buf` in cpython_shim.c, `ms_text` in heap_shim.c).
 #[repr(C)]
-struct RawBuf {
-    data: *const c_void,
-    len: isize,
-    kind: i32,
+pub(crate) struct RawBuf {
+    pub(crate) data: *const c_void,
+    pub(crate) len: isize,
+    pub(crate) kind: i32,
 }
 
 #[repr(C)]
@@ -50,16 +52,19 @@ pub(crate) fn walk_frames(out: &mut [u64]) -> Option<usize> {
     usize::try_from(n).ok()
 }
 
-/// Copies a `str` buffer of the given PEP 393 kind into UTF-8.
-fn decode_unicode(buf: &RawBuf) -> String {
+/// Copies a `str` buffer of the given PEP 393 kind into UTF-8. The caller
+/// must have the buffer from a shim that took it from a ready str which is
+/// alive for the call.
+pub(crate) fn decode_unicode(buf: &RawBuf) -> String {
     if buf.data.is_null() || buf.len <= 0 {
         return String::new();
     }
     let len = buf.len as usize;
     let chars: Vec<u32> = match buf.kind {
         // SAFETY (all three arms): the shim took `data`, `len` and `kind` from a
-        // ready, compact str object that the executing frame keeps alive; its
-        // buffer holds `len` characters of `kind` bytes each.
+        // ready str object that its caller keeps alive (an executing frame's
+        // code object, or an object met during a heap walk, which holds the
+        // GIL); its buffer holds `len` characters of `kind` bytes each.
         1 => unsafe { std::slice::from_raw_parts(buf.data.cast::<u8>(), len) }
             .iter()
             .map(|&c| c.into())
