@@ -9,6 +9,9 @@ rustup component add rustfmt clippy >/dev/null 2>&1 || true
 missing=()
 command -v g++ >/dev/null || missing+=(g++)
 command -v objcopy >/dev/null || missing+=(binutils)
+# The .heapsnapshot export is read back by memlab's parser, on Node.js.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "== installing ${missing[*]}"
     sudo_=""; [ "$(id -u)" -ne 0 ] && sudo_="sudo"

@@ -8,21 +8,25 @@
 //     "objects": {"<id>": {"name", "type", "self_size", "retained_size",
 //                          "dominator_id", "stack": ["function file:line", ...]}
 //                 or null when no node has that id},
-//     "classes": {"<name>": {"count", "self_size"}}   (nodes of size > 0)
+//     "classes": {"<name>": {"count", "self_size"}},  (nodes of size > 0)
+//     "largest": [{"id", "name", "self_size", "retained_size"}, ...]
 //   }
+//
+// "largest" lists the N objects (nodes that are not synthetic) that retain
+// the most, most first, when --top N is given; [] otherwise.
 //
 // "stack" lists the allocation stack outermost first, read from
 // trace_function_infos and trace_tree by this script (memlab does not
 // interpret them); [] when the node has no trace_node_id.
 //
-// Usage: node check.js FILE.heapsnapshot [ID ...]
+// Usage: node check.js FILE.heapsnapshot [--top N] [ID ...]
 'use strict';
 
 const fs = require('fs');
 const {config, utils, analysis} = require('@memlab/core');
 
 function usage() {
-  process.stderr.write('usage: node check.js FILE.heapsnapshot [ID ...]\n');
+  process.stderr.write('usage: node check.js FILE.heapsnapshot [--top N] [ID ...]\n');
   process.exit(2);
 }
 
@@ -72,8 +76,15 @@ function describe(node, stacks) {
 }
 
 async function main() {
-  const [file, ...ids] = process.argv.slice(2);
-  if (!file || ids.some(id => !/^\d+$/.test(id))) {
+  const [file, ...rest] = process.argv.slice(2);
+  let top = 0;
+  const at = rest.indexOf('--top');
+  if (at >= 0) {
+    top = Number(rest[at + 1]);
+    rest.splice(at, 2);
+  }
+  const ids = rest;
+  if (!file || !(top >= 0) || ids.some(id => !/^\d+$/.test(id))) {
     usage();
   }
   if (!fs.existsSync(file)) {
@@ -108,11 +119,27 @@ async function main() {
     entry.count += 1;
     entry.self_size += node.self_size;
   });
+  const largest = [];
+  if (top > 0) {
+    snapshot.nodes.forEach(node => {
+      if (node.type !== 'synthetic') {
+        largest.push(node);
+      }
+    });
+    largest.sort((a, b) => b.retainedSize - a.retainedSize);
+    largest.length = Math.min(largest.length, top);
+  }
   const result = {
     node_count: snapshot.nodes.length,
     edge_count: snapshot.edges.length,
     objects,
     classes,
+    largest: largest.map(node => ({
+      id: node.id,
+      name: node.name,
+      self_size: node.self_size,
+      retained_size: node.retainedSize,
+    })),
   };
   process.stdout.write(JSON.stringify(result, null, 1) + '\n');
   done = true;

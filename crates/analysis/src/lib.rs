@@ -16,6 +16,7 @@
 //!   nowhere else.
 #![forbid(unsafe_code)]
 
+mod blockmap;
 pub mod heap;
 pub mod linetable;
 mod merge;

@@ -14,6 +14,7 @@ use memsleuth_format::{Domain, Metadata, Record, ThreadDef};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
+use crate::blockmap::BlockMap;
 use crate::symbols::Symbols;
 
 /// What allocations are grouped by before symbolization: the Python stack,
@@ -97,15 +98,13 @@ impl Profile {
 struct Block {
     size: u64,
     key: SiteKey,
-    /// The number of the event that allocated it (see [`LiveSet::apply_numbered`]).
-    serial: u64,
 }
 
 /// The blocks live at one moment of the replay.
 #[derive(Default)]
 pub(crate) struct LiveSet {
     /// Heap blocks of the Python layers and the C heap, by address.
-    blocks: FxHashMap<u64, Block>,
+    blocks: BlockMap<Block>,
     /// Mappings by start address; they never overlap, but an unmap may
     /// split one or cover several.
     maps: BTreeMap<u64, Block>,
@@ -114,22 +113,9 @@ pub(crate) struct LiveSet {
     /// Live bytes of the layers that count in the total.
     bytes: u64,
     by_layer: [u64; Domain::ALL.len()],
-    /// The number given to the next block.
-    serial: u64,
 }
 
 impl LiveSet {
-    /// Applies one event, numbering a block it starts with `serial`.
-    pub(crate) fn apply_numbered(&mut self, record: &Record, serial: u64) {
-        self.serial = serial;
-        self.apply(record);
-    }
-
-    /// The serial and site of the heap block that starts at `addr`.
-    pub(crate) fn block_at(&self, addr: u64) -> Option<(u64, SiteKey)> {
-        self.blocks.get(&addr).map(|b| (b.serial, b.key))
-    }
-
     /// Applies one event; returns the bytes and key of a new block, if any.
     /// Frees of blocks allocated before tracking started are ignored.
     fn apply(&mut self, record: &Record) -> Option<(u64, SiteKey)> {
@@ -181,8 +167,7 @@ impl LiveSet {
             native,
             layer,
         };
-        let serial = self.serial;
-        self.insert(addr, Block { size, key, serial });
+        self.insert(addr, Block { size, key });
         (size, key)
     }
 
@@ -221,7 +206,7 @@ impl LiveSet {
     fn remove(&mut self, layer: Domain, addr: u64) {
         let gone = match layer {
             Domain::Arena => self.arenas.remove(&addr),
-            _ => self.blocks.remove(&addr),
+            _ => self.blocks.remove(addr),
         };
         if let Some(block) = gone {
             self.shrink(block.key.layer, block.size);

@@ -335,23 +335,28 @@ impl DeltaState {
     }
 }
 
-/// Decodes the records of one chunk's payload.
+/// Decodes the records of one chunk's payload from `pos` on. The delta state
+/// is borrowed, so a reader can decode one record at a time, holding the
+/// payload and the state between calls, rather than a whole chunk at once.
 pub(crate) struct Decoder<'a> {
     buf: &'a [u8],
     pos: usize,
-    state: DeltaState,
+    state: &'a mut DeltaState,
 }
 
 /// What went wrong inside a payload, as an offset into it and a reason.
 pub(crate) type DecodeError = (usize, String);
 
 impl<'a> Decoder<'a> {
-    pub(crate) fn new(buf: &'a [u8], native_stacks: bool) -> Self {
-        Decoder {
-            buf,
-            pos: 0,
-            state: DeltaState::new(native_stacks),
-        }
+    /// `state` must be the state left by decoding `buf[..pos]`, or a fresh
+    /// one for `pos` 0.
+    pub(crate) fn resume(buf: &'a [u8], pos: usize, state: &'a mut DeltaState) -> Self {
+        Decoder { buf, pos, state }
+    }
+
+    /// Where the next record starts.
+    pub(crate) fn pos(&self) -> usize {
+        self.pos
     }
 
     fn err<T>(&self, what: &str) -> Result<T, DecodeError> {
@@ -368,7 +373,19 @@ impl<'a> Decoder<'a> {
         }
     }
 
+    /// Most numbers in a capture (deltas, ids, small sizes) fit in one byte.
+    #[inline]
     fn varint(&mut self) -> Result<u64, DecodeError> {
+        match self.buf.get(self.pos) {
+            Some(&b) if b < 0x80 => {
+                self.pos += 1;
+                Ok(u64::from(b))
+            }
+            _ => self.long_varint(),
+        }
+    }
+
+    fn long_varint(&mut self) -> Result<u64, DecodeError> {
         let mut v: u64 = 0;
         for shift in (0..64).step_by(7) {
             let b = self.byte()?;
@@ -657,7 +674,8 @@ mod tests {
     }
 
     fn decode_all(buf: &[u8]) -> Result<Vec<Record>, DecodeError> {
-        let mut d = Decoder::new(buf, false);
+        let mut state = DeltaState::new(false);
+        let mut d = Decoder::resume(buf, 0, &mut state);
         let mut out = Vec::new();
         while let Some(r) = d.next_record()? {
             out.push(r);
@@ -752,7 +770,8 @@ mod tests {
             with.len(),
             encode_all(std::slice::from_ref(&record)).len() + 1
         );
-        let mut d = Decoder::new(&with, true);
+        let mut state = DeltaState::new(true);
+        let mut d = Decoder::resume(&with, 0, &mut state);
         assert_eq!(d.next_record().unwrap(), Some(record));
     }
 
@@ -831,7 +850,8 @@ mod tests {
             0xff,
             0x01,
         ];
-        let mut d = Decoder::new(&buf, false);
+        let mut state = DeltaState::new(false);
+        let mut d = Decoder::resume(&buf, 0, &mut state);
         assert!(d.next_record().is_err());
     }
 

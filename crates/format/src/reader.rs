@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::Path;
 
-use crate::codec::Decoder;
+use crate::codec::{Decoder, DeltaState};
 use crate::writer::{CODEC_RAW, CODEC_ZSTD};
 use crate::{
     Error, Metadata, Record, CHUNK_HEADER_LEN, CHUNK_MAGIC, FORMAT_VERSION, MAGIC, MAX_CHUNK_LEN,
@@ -21,12 +21,28 @@ pub struct Completeness {
     pub chunks: u64,
 }
 
+/// The chunk being read: records are decoded one per call, as they are
+/// asked for. A chunk holds a few hundred thousand records; decoding them
+/// all into a list first would write and read back tens of megabytes that
+/// fit in no cache.
+struct Chunk {
+    /// Where the chunk starts in the file, for error messages.
+    offset: u64,
+    /// The decompressed records; the buffer is kept from chunk to chunk.
+    payload: Vec<u8>,
+    /// Where the next record starts in `payload`.
+    pos: usize,
+    state: DeltaState,
+}
+
 /// Reads the header on construction, then yields records in file order.
 pub struct CaptureReader<R: Read> {
     input: R,
     metadata: Metadata,
     offset: u64,
-    chunk: std::vec::IntoIter<Record>,
+    chunk: Chunk,
+    /// The chunk as stored, kept from chunk to chunk like the payload.
+    stored: Vec<u8>,
     completeness: Completeness,
     done: bool,
     decompressor: zstd::bulk::Decompressor<'static>,
@@ -116,11 +132,18 @@ impl<R: Read> CaptureReader<R> {
             offset: 16,
             reason: format!("the header metadata is not valid JSON ({e})"),
         })?;
+        let native_stacks = metadata.native_stacks;
         Ok(CaptureReader {
             input,
             metadata,
             offset: (fixed.len() + rest.len()) as u64,
-            chunk: Vec::new().into_iter(),
+            chunk: Chunk {
+                offset: 0,
+                payload: Vec::new(),
+                pos: 0,
+                state: DeltaState::new(native_stacks),
+            },
+            stored: Vec::new(),
             completeness: Completeness::default(),
             done: false,
             decompressor: zstd::bulk::Decompressor::new()?,
@@ -147,6 +170,9 @@ impl<R: Read> CaptureReader<R> {
 
     /// Reads the next chunk into `self.chunk`. Returns false at end of input.
     fn load_chunk(&mut self) -> Result<bool, Error> {
+        // Whatever happens below, nothing of the previous chunk is left to decode.
+        self.chunk.payload.clear();
+        self.chunk.pos = 0;
         let start = self.offset;
         let mut head = [0u8; CHUNK_HEADER_LEN];
         let n = read_full(&mut self.input, &mut head)?;
@@ -170,50 +196,59 @@ impl<R: Read> CaptureReader<R> {
         if stored_len > MAX_CHUNK_LEN || raw_len > MAX_CHUNK_LEN {
             return Err(corrupt("a chunk claims an impossible length"));
         }
-        let mut stored = vec![0u8; stored_len as usize];
-        let got = read_full(&mut self.input, &mut stored)?;
-        if got < stored.len() {
+        self.stored.resize(stored_len as usize, 0);
+        let got = read_full(&mut self.input, &mut self.stored)?;
+        if got < self.stored.len() {
             self.lose_rest(head.len() + got)?;
             return Ok(false);
         }
-        let chunk_len = (head.len() + stored.len()) as u64;
-        if crc32fast::hash(&stored).to_le_bytes() != crc.to_le_bytes() {
+        let chunk_len = (head.len() + self.stored.len()) as u64;
+        if crc32fast::hash(&self.stored).to_le_bytes() != crc.to_le_bytes() {
             return Err(corrupt("a chunk's checksum does not match its contents"));
         }
-        let payload = match codec {
-            CODEC_RAW => stored,
-            CODEC_ZSTD => self
-                .decompressor
-                .decompress(&stored, raw_len as usize)
-                .map_err(|e| corrupt(&format!("a chunk does not decompress ({e})")))?,
+        let chunk = &mut self.chunk;
+        match codec {
+            CODEC_RAW => std::mem::swap(&mut chunk.payload, &mut self.stored),
+            CODEC_ZSTD => {
+                chunk.payload.clear();
+                chunk.payload.reserve(raw_len as usize);
+                self.decompressor
+                    .decompress_to_buffer(&self.stored, &mut chunk.payload)
+                    .map_err(|e| corrupt(&format!("a chunk does not decompress ({e})")))?;
+            }
             _ => return Err(corrupt("a chunk uses an unknown compression")),
-        };
-        if payload.len() != raw_len as usize {
+        }
+        if chunk.payload.len() != raw_len as usize {
             return Err(corrupt("a chunk decompresses to the wrong length"));
         }
-        let mut records = Vec::new();
-        let mut decoder = Decoder::new(&payload, self.metadata.native_stacks);
-        loop {
-            match decoder.next_record() {
-                Ok(Some(r)) => records.push(r),
-                Ok(None) => break,
-                Err((pos, reason)) => {
-                    return Err(corrupt(&format!(
-                        "{reason} (at byte {pos} of the chunk's contents)"
-                    )))
-                }
-            }
-        }
+        chunk.offset = start;
+        chunk.pos = 0;
+        chunk.state.reset();
         self.offset += chunk_len;
         self.completeness.chunks += 1;
-        self.chunk = records.into_iter();
         Ok(true)
+    }
+
+    /// The next record of the current chunk, `Ok(None)` once it is used up.
+    fn next_in_chunk(&mut self) -> Result<Option<Record>, Error> {
+        let chunk = &mut self.chunk;
+        let mut decoder = Decoder::resume(&chunk.payload, chunk.pos, &mut chunk.state);
+        let decoded = decoder.next_record();
+        chunk.pos = decoder.pos();
+        decoded.map_err(|(pos, reason)| {
+            // The rest of the chunk cannot be decoded without this record.
+            chunk.pos = chunk.payload.len();
+            Error::Corrupt {
+                offset: chunk.offset,
+                reason: format!("{reason} (at byte {pos} of the chunk's contents)"),
+            }
+        })
     }
 
     /// The next record, `Ok(None)` at the end of what can be read.
     pub fn next_record(&mut self) -> Result<Option<Record>, Error> {
         loop {
-            if let Some(r) = self.chunk.next() {
+            if let Some(r) = self.next_in_chunk()? {
                 if matches!(r, Record::End { .. }) {
                     self.completeness.ended_cleanly = true;
                 }

@@ -30,6 +30,7 @@
 //! - It must never: call into Python from a hook, hold a lock across a call
 //!   into the wrapped allocator, or panic in a hook.
 
+mod addrset;
 mod buffer;
 mod codes;
 mod native_stacks;

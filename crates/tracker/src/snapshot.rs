@@ -12,8 +12,9 @@ use std::io;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use memsleuth_format::{EdgeName, HeapEdge, HeapObjectDef, HeapRootDef, Record};
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
+use crate::addrset::AddressSet;
 use crate::recorder;
 use crate::sys::heap_walk::{self, EdgeRef, Gil, HeapVisitor, ObjectInfo, ObjectRef};
 use crate::writer::{self, Out};
@@ -63,7 +64,9 @@ fn walk<'w>(gil: &Gil<'w>, out: &mut Out) -> io::Result<u64> {
     heap_walk::roots(gil, &mut w);
     heap_walk::walk_tracked(gil, &mut w);
     while let Some(o) = w.pending.pop() {
-        heap_walk::describe(gil, o, &mut w);
+        if !heap_walk::is_tracked(gil, o) {
+            heap_walk::describe(gil, o, &mut w);
+        }
     }
     w.error.map_or(Ok(w.objects), Err)
 }
@@ -84,9 +87,13 @@ struct Walker<'o, 'w> {
     /// Names by (kind, address of the naming object or C string).
     names: FxHashMap<(u8, usize), u32>,
     next_name: u32,
-    /// Objects the collector does not track, met through edges: they are
-    /// described once, after the tracked ones.
-    seen: FxHashSet<ObjectRef<'w>>,
+    /// Every object met through an edge so far.
+    seen: AddressSet,
+    /// Objects met through an edge for the first time. Those the collector
+    /// does not track are described once, after the tracked ones. Whether
+    /// one is tracked is asked only then, once per object rather than once
+    /// per reference: the question reads the object's type, a cache miss on
+    /// a heap far bigger than the caches.
     pending: Vec<ObjectRef<'w>>,
     objects: u64,
     error: Option<io::Error>,
@@ -106,7 +113,7 @@ impl<'o, 'w> Walker<'o, 'w> {
             types: FxHashMap::default(),
             names: FxHashMap::default(),
             next_name: 0,
-            seen: FxHashSet::default(),
+            seen: AddressSet::default(),
             pending: Vec::new(),
             objects: 0,
             error: None,
@@ -181,11 +188,27 @@ impl<'o, 'w> Walker<'o, 'w> {
     }
 }
 
+/// `s` in single quotes, with backslashes and quotes escaped. Snapshots name
+/// millions of keys, so the common case (nothing to escape) is one
+/// allocation.
+fn quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        if c == '\\' || c == '\'' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('\'');
+    out
+}
+
 /// A dict key as Python writes it: `'name'`, `42`, or `<tuple>` for keys
 /// whose text would need Python code to produce.
 fn key_text(o: ObjectRef<'_>) -> String {
     if let Some(s) = heap_walk::str_text(o) {
-        return format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"));
+        return quoted(&s);
     }
     if let Some(i) = heap_walk::int_value(o) {
         return i.to_string();
@@ -207,8 +230,8 @@ impl<'w> HeapVisitor<'w> for Walker<'_, 'w> {
         });
     }
 
-    fn edge(&mut self, target: ObjectRef<'w>, tracked: bool, name: EdgeRef<'w>) {
-        if !tracked && self.seen.insert(target) {
+    fn edge(&mut self, target: ObjectRef<'w>, name: EdgeRef<'w>) {
+        if self.seen.insert(target.addr()) {
             self.pending.push(target);
         }
         let name = self.edge_name(name);

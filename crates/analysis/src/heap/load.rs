@@ -2,8 +2,9 @@
 
 use memsleuth_format::{Metadata, Record};
 
-use crate::heap::snapshot::{Origin, Snapshot, SnapshotBuilder};
-use crate::replay::{is_event, LiveSet};
+use crate::heap::origins::Origins;
+use crate::heap::snapshot::{Snapshot, SnapshotBuilder};
+use crate::replay::is_event;
 use crate::symbols::Symbols;
 
 /// One snapshot the capture holds, complete or not.
@@ -59,7 +60,7 @@ where
     I: Iterator<Item = Result<Record, E>>,
 {
     let mut symbols = Symbols::default();
-    let mut live = LiveSet::default();
+    let mut origins = Origins::default();
     let mut traced = false;
     let mut infos = Vec::new();
     let mut graphs: Vec<Snapshot> = Vec::new();
@@ -74,7 +75,7 @@ where
             ref r if is_event(r) => {
                 serial += 1;
                 traced = true;
-                live.apply_numbered(r, serial);
+                origins.apply(r, serial);
             }
             Record::SnapshotStart {
                 id,
@@ -118,10 +119,7 @@ where
                     info.complete = true;
                 }
                 if let Some(b) = building.take().filter(|b| b.id() == id) {
-                    graphs.push(b.finish(|addr| {
-                        live.block_at(addr)
-                            .map(|(serial, site)| Origin { serial, site })
-                    }));
+                    graphs.push(b.finish(|addr| origins.at(addr)));
                     keep_wanted(&mut graphs, want);
                 }
             }

@@ -15,6 +15,7 @@ mod detail;
 mod diff;
 mod dominators;
 mod load;
+mod origins;
 mod paths;
 mod patterns;
 mod retained;

@@ -8,8 +8,8 @@
 //! child of that last root, so every node is reachable from node 0.
 
 use memsleuth_format::{EdgeName, HeapEdge, HeapObjectDef, HeapRootDef};
-use rustc_hash::FxHashMap;
 
+use crate::blockmap::BlockMap;
 use crate::replay::SiteKey;
 
 /// A node index.
@@ -87,10 +87,8 @@ pub struct Nodes {
     /// `u32::MAX` for the super-root and the roots.
     pub type_id: Vec<u32>,
     pub size: Vec<u64>,
-    pub refcnt: Vec<u64>,
     /// Where each object was allocated, when known.
     pub origin: Vec<Option<Origin>>,
-    pub preheader: Vec<u32>,
 }
 
 impl Snapshot {
@@ -158,11 +156,30 @@ pub struct SnapshotBuilder {
     types: Vec<String>,
     names: Vec<String>,
     roots: Vec<(String, Vec<(u64, Label)>)>,
-    nodes: Nodes,
-    gc_tracked: Vec<bool>,
+    objects: Arrived,
+}
+
+/// The objects as they arrive, their references still addresses.
+#[derive(Default)]
+struct Arrived {
+    addr: Vec<u64>,
+    preheader: Vec<u32>,
+    type_id: Vec<u32>,
+    size: Vec<u64>,
+    refcnt: Vec<u64>,
     edge_start: Vec<u64>,
     edge_addr: Vec<u64>,
     edge_label: Vec<Label>,
+}
+
+impl Arrived {
+    fn edges(&self, i: usize) -> std::ops::Range<usize> {
+        let end = self
+            .edge_start
+            .get(i + 1)
+            .map_or(self.edge_addr.len(), |&e| e as usize);
+        self.edge_start[i] as usize..end
+    }
 }
 
 fn set_at(table: &mut Vec<String>, id: u32, text: String) {
@@ -171,6 +188,14 @@ fn set_at(table: &mut Vec<String>, id: u32, text: String) {
         table.resize(i + 1, String::new());
     }
     table[i] = text;
+}
+
+/// `column` with `n` copies of `fill` in front, moved rather than copied
+/// when its capacity allows: at ten million objects a copy of every column
+/// is most of a gigabyte.
+fn prefixed<T: Copy>(mut column: Vec<T>, n: usize, fill: T) -> Vec<T> {
+    column.splice(0..0, std::iter::repeat_n(fill, n));
+    column
 }
 
 impl SnapshotBuilder {
@@ -205,17 +230,16 @@ impl SnapshotBuilder {
     }
 
     pub fn add_object(&mut self, o: HeapObjectDef) {
-        let n = &mut self.nodes;
-        n.addr.push(o.addr);
-        n.type_id.push(o.type_id);
-        n.size.push(o.size);
-        n.refcnt.push(o.refcnt);
-        n.preheader.push(o.preheader);
-        self.gc_tracked.push(o.gc_tracked);
-        self.edge_start.push(self.edge_addr.len() as u64);
+        let a = &mut self.objects;
+        a.addr.push(o.addr);
+        a.preheader.push(o.preheader);
+        a.type_id.push(o.type_id);
+        a.size.push(o.size);
+        a.refcnt.push(o.refcnt);
+        a.edge_start.push(a.edge_addr.len() as u64);
         for e in &o.edges {
-            self.edge_addr.push(e.target);
-            self.edge_label.push(Label::new(e.name));
+            a.edge_addr.push(e.target);
+            a.edge_label.push(Label::new(e.name));
         }
     }
 
@@ -229,106 +253,39 @@ impl SnapshotBuilder {
             types,
             names,
             roots,
-            nodes: objects,
-            gc_tracked: _,
-            edge_start: object_edge_start,
-            edge_addr,
-            edge_label: object_edge_label,
+            objects,
         } = self;
         let mut root_labels: Vec<String> = roots.iter().map(|(l, _)| l.clone()).collect();
         root_labels.push(NATIVE_ROOT_LABEL.to_string());
-        let first = root_labels.len() + 1;
-        let total = first + objects.addr.len();
+        let synthetic = root_labels.len() + 1;
 
-        let mut index: FxHashMap<u64, NodeId> = FxHashMap::default();
-        index.reserve(objects.addr.len());
-        for (i, &addr) in objects.addr.iter().enumerate() {
-            index.insert(addr, (first + i) as NodeId);
-        }
-
-        let mut edge_start = Vec::with_capacity(total + 1);
-        let mut edge_target = Vec::with_capacity(edge_addr.len() + roots.len());
-        let mut edge_label = Vec::with_capacity(edge_addr.len() + roots.len());
-        // The super-root holds every root.
-        edge_start.push(0);
-        for r in 0..root_labels.len() {
-            edge_target.push(r as NodeId + 1);
-            edge_label.push(Label::new(EdgeName::Index(r as u64)));
-        }
-        let mut in_refs = vec![0u64; total];
-        let mut dangling = 0u64;
-        let mut push =
-            |target: u64, label: Label, targets: &mut Vec<NodeId>| match index.get(&target) {
-                Some(&t) => {
-                    in_refs[t as usize] += 1;
-                    targets.push(t);
-                    edge_label.push(label);
-                }
-                None => dangling += 1,
-            };
-
-        for (_, edges) in &roots {
-            edge_start.push(edge_target.len() as u64);
-            for &(target, label) in edges {
-                push(target, label, &mut edge_target);
-            }
-        }
-        // The native root's edges are known only once every other edge is.
-        let native_root = edge_start.len();
-        edge_start.push(0);
-        for i in 0..objects.addr.len() {
-            edge_start.push(edge_target.len() as u64);
-            let (start, end) = (
-                object_edge_start[i] as usize,
-                object_edge_start
-                    .get(i + 1)
-                    .map_or(edge_addr.len(), |&e| e as usize),
-            );
-            for j in start..end {
-                push(edge_addr[j], object_edge_label[j], &mut edge_target);
-            }
-        }
-        edge_start.push(edge_target.len() as u64);
-        drop(index);
-
-        let native: Vec<NodeId> = (first..total)
-            .filter(|&n| objects.refcnt[n - first] > in_refs[n])
-            .map(|n| n as NodeId)
-            .collect();
-        splice_edges(
-            &mut edge_start,
-            &mut edge_target,
-            &mut edge_label,
-            native_root,
-            &native,
-        );
-
-        let mut nodes = Nodes::default();
-        let synthetic = first;
-        nodes.addr = std::iter::repeat_n(0, synthetic)
-            .chain(objects.addr.iter().copied())
-            .collect();
-        nodes.type_id = std::iter::repeat_n(u32::MAX, synthetic)
-            .chain(objects.type_id)
-            .collect();
-        nodes.size = std::iter::repeat_n(0, synthetic)
-            .chain(objects.size)
-            .collect();
-        nodes.refcnt = std::iter::repeat_n(0, synthetic)
-            .chain(objects.refcnt)
-            .collect();
-        nodes.origin = std::iter::repeat_n(None, synthetic)
+        let Edges {
+            edge_start,
+            edge_target,
+            edge_label,
+            dangling,
+        } = resolve_edges(&roots, &objects, synthetic);
+        let Arrived {
+            addr,
+            preheader,
+            type_id,
+            size,
+            refcnt,
+            edge_start: _,
+            edge_addr,
+            edge_label: _,
+        } = objects;
+        drop((refcnt, edge_addr));
+        // After the edges, whose building is the peak of memory use, and
+        // once the objects' references are freed.
+        let origins: Vec<Option<Origin>> = std::iter::repeat_n(None, synthetic)
             .chain(
-                objects
-                    .addr
-                    .iter()
-                    .zip(&objects.preheader)
+                addr.iter()
+                    .zip(&preheader)
                     .map(|(&a, &p)| origin(a - u64::from(p))),
             )
             .collect();
-        nodes.preheader = std::iter::repeat_n(0, synthetic)
-            .chain(objects.preheader)
-            .collect();
+        drop(preheader);
         Snapshot {
             id,
             time_ns,
@@ -336,12 +293,97 @@ impl SnapshotBuilder {
             types,
             names,
             root_labels,
-            nodes,
+            nodes: Nodes {
+                addr: prefixed(addr, synthetic, 0),
+                type_id: prefixed(type_id, synthetic, u32::MAX),
+                size: prefixed(size, synthetic, 0),
+                origin: origins,
+            },
             edge_start,
             edge_target,
             edge_label,
             dangling_edges: dangling,
         }
+    }
+}
+
+/// The graph's edges, as node ids.
+struct Edges {
+    edge_start: Vec<u64>,
+    edge_target: Vec<NodeId>,
+    edge_label: Vec<Label>,
+    dangling: u64,
+}
+
+/// Turns the addresses the roots and objects refer to into node ids, the
+/// objects numbered from `first`; adds the super-root's edges to every root
+/// and the native root's edges to every object referenced more often than
+/// the snapshot shows.
+fn resolve_edges(roots: &[(String, Vec<(u64, Label)>)], objects: &Arrived, first: usize) -> Edges {
+    let total = first + objects.addr.len();
+    let mut index: BlockMap<NodeId> = BlockMap::default();
+    for (i, &addr) in objects.addr.iter().enumerate() {
+        index.insert(addr, (first + i) as NodeId);
+    }
+    let mut edge_start = Vec::with_capacity(total + 1);
+    let mut edge_target = Vec::with_capacity(objects.edge_addr.len() + roots.len());
+    let mut edge_label = Vec::with_capacity(objects.edge_addr.len() + roots.len());
+    // The super-root holds every root, the native one last.
+    edge_start.push(0);
+    for r in 0..first - 1 {
+        edge_target.push(r as NodeId + 1);
+        edge_label.push(Label::new(EdgeName::Index(r as u64)));
+    }
+    // References found to each node; saturating, as only "fewer than the
+    // reference count" matters.
+    let mut in_refs = vec![0u32; total];
+    let mut dangling = 0u64;
+    let mut push = |target: u64, label: Label, targets: &mut Vec<NodeId>| match index.get(target) {
+        Some(&t) => {
+            in_refs[t as usize] = in_refs[t as usize].saturating_add(1);
+            targets.push(t);
+            edge_label.push(label);
+        }
+        None => dangling += 1,
+    };
+    for (_, edges) in roots {
+        edge_start.push(edge_target.len() as u64);
+        for &(target, label) in edges {
+            push(target, label, &mut edge_target);
+        }
+    }
+    // The native root's edges are known only once every other edge is.
+    let native_root = edge_start.len();
+    edge_start.push(0);
+    for i in 0..objects.addr.len() {
+        edge_start.push(edge_target.len() as u64);
+        for j in objects.edges(i) {
+            push(
+                objects.edge_addr[j],
+                objects.edge_label[j],
+                &mut edge_target,
+            );
+        }
+    }
+    edge_start.push(edge_target.len() as u64);
+    drop(index);
+
+    let native: Vec<NodeId> = (first..total)
+        .filter(|&n| objects.refcnt[n - first] > u64::from(in_refs[n]))
+        .map(|n| n as NodeId)
+        .collect();
+    splice_edges(
+        &mut edge_start,
+        &mut edge_target,
+        &mut edge_label,
+        native_root,
+        &native,
+    );
+    Edges {
+        edge_start,
+        edge_target,
+        edge_label,
+        dangling,
     }
 }
 

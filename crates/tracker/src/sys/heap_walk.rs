@@ -65,9 +65,8 @@ pub(crate) struct ObjectInfo<'w> {
 /// from C.
 pub(crate) trait HeapVisitor<'w> {
     fn object(&mut self, info: ObjectInfo<'w>);
-    /// A reference of the current object or root; `tracked` says whether the
-    /// collector lists the target (if not, only edges lead to it).
-    fn edge(&mut self, target: ObjectRef<'w>, tracked: bool, name: EdgeRef<'w>);
+    /// A reference of the current object or root.
+    fn edge(&mut self, target: ObjectRef<'w>, name: EdgeRef<'w>);
     /// Ends the current object or root.
     fn end(&mut self);
     /// Starts a root that is a thread's frame.
@@ -175,9 +174,7 @@ extern "C" fn on_edge(
             None => EdgeRef::Index(index),
         },
     };
-    // SAFETY: `target` is a live object the shim found through a reference.
-    let tracked = unsafe { ms_heap_is_tracked(target) } != 0;
-    holder(ctx).visitor.edge(object_ref(target), tracked, edge);
+    holder(ctx).visitor.edge(object_ref(target), edge);
 }
 
 extern "C" fn on_end(ctx: *mut c_void) {
@@ -244,6 +241,14 @@ pub(crate) fn walk_tracked<'w>(_gil: &Gil<'w>, visitor: &mut dyn HeapVisitor<'w>
 }
 
 /// Reports one object the walk found through an edge.
+/// Whether the collector lists `object`, so that the walk of its lists
+/// describes it.
+pub(crate) fn is_tracked<'w>(_gil: &Gil<'w>, object: ObjectRef<'w>) -> bool {
+    // SAFETY: the GIL is held (the token proves it) and `object` was
+    // reported during this walk, so it is alive.
+    unsafe { ms_heap_is_tracked(object.ptr) != 0 }
+}
+
 pub(crate) fn describe<'w>(
     _gil: &Gil<'w>,
     object: ObjectRef<'w>,
