@@ -301,6 +301,18 @@ def test_lru_cache_keeps_instances_alive(profile):
     assert detail["sites"] == [site(cap.script, cap.line("model"), "use", LRU_N * per_model, LRU_N)]
 
 
+def test_a_materialized_dict_adds_its_object_and_nothing_else(profile):
+    heap = heap_json(profile("heap_dicts.py", options=("--snapshot-at", "exit")), "--limit", "0")
+    rows = {t["type"]: t for t in heap["types"]}
+    hidden, shown = rows["__main__.Hidden"], rows["__main__.Shown"]
+    assert hidden["count"] == shown["count"] == 1000
+    # The values (inline, or split beside the shared keys) are counted once,
+    # with whichever of the instance and its dict holds them.
+    dict_object = block(GC_HEAD + dict.__basicsize__)
+    extra = dict_object if PY >= (3, 11) else 0  # before 3.11 every instance has its dict
+    assert shown["retained_bytes"] == hidden["retained_bytes"] + 1000 * extra
+
+
 # --------------------------------------------------------------------------
 # 5. Reference cycles: one held by a global, one garbage
 # --------------------------------------------------------------------------

@@ -134,18 +134,52 @@ static PyDictValues *split_values(PyObject *o, PyTypeObject *tp) {
 }
 #endif
 
+#if PY_VERSION_HEX >= 0x030B0000
+/* The block holding a split dict's values, apart from its object; 0 for
+ * values that live inside their object (3.13's inline values, which the
+ * object counts). `n` is the shared keys' usable size, the values' count. */
+static uint64_t split_values_bytes(ms_heap_sink *s, PyDictObject *mp, uint64_t n) {
+#if PY_VERSION_HEX >= 0x030D0000
+    (void)n;
+    PyDictValues *v = mp->ma_values;
+    if (v->embedded) return 0;
+    return block_size(s, v, offsetof(PyDictValues, values) + (uint64_t)v->capacity * sizeof(PyObject *));
+#else
+    /* A prefix of one byte per value plus two, in whole pointers, precedes
+     * the values in their block. */
+    uint64_t prefix = (n + 2 + sizeof(void *) - 1) & ~(uint64_t)(sizeof(void *) - 1);
+    return block_size(s, (char *)mp->ma_values - prefix, prefix + n * sizeof(PyObject *));
+#endif
+}
+#endif
+
+/* A dict's keys table, when it owns it (shared keys count with the type
+ * that shares them), and its values, when they are split from the keys and
+ * live in a block of their own. Before 3.11 `_PyDict_SizeOf` is exactly
+ * that; from 3.11 it counts split values as a bare array, without the
+ * header their block has, and on 3.13 it counts inline values that their
+ * object already counts. */
+static uint64_t dict_tables(ms_heap_sink *s, PyDictObject *mp, PyTypeObject *tp) {
+    Py_ssize_t all = _PyDict_SizeOf(mp);
+    uint64_t values = 0;
+#if PY_VERSION_HEX >= 0x030B0000
+    if (mp->ma_values != NULL) {
+        uint64_t n = (uint64_t)(mp->ma_keys->dk_nentries + mp->ma_keys->dk_usable);
+        all -= (Py_ssize_t)(n * sizeof(PyObject *));
+        values = split_values_bytes(s, mp, n);
+    }
+#endif
+    uint64_t keys = all > tp->tp_basicsize ? (uint64_t)(all - tp->tp_basicsize) : 0;
+    return block_size(s, mp->ma_keys, keys) + values;
+}
+
 /* Buffers the object owns alone, each as its allocator rounds it. */
 static uint64_t owned_bytes(ms_heap_sink *s, PyObject *o, PyTypeObject *tp) {
     if (PyList_Check(o)) {
         PyListObject *l = (PyListObject *)o;
         return block_size(s, l->ob_item, (uint64_t)l->allocated * sizeof(PyObject *));
     }
-    if (PyDict_Check(o)) {
-        /* Keys and values tables; shared keys count only with their owner. */
-        Py_ssize_t all = _PyDict_SizeOf((PyDictObject *)o);
-        uint64_t tables = all > tp->tp_basicsize ? (uint64_t)(all - tp->tp_basicsize) : 0;
-        return block_size(s, ((PyDictObject *)o)->ma_keys, tables);
-    }
+    if (PyDict_Check(o)) return dict_tables(s, (PyDictObject *)o, tp);
     if (PyAnySet_Check(o)) {
         PySetObject *so = (PySetObject *)o;
         if (so->table == so->smalltable) return 0;
