@@ -13,7 +13,7 @@ for v in "${versions[@]}"; do
     [ -x "$py" ] || { echo "$v: not installed"; continue; }
     work="${TMPDIR:-/tmp}/memsleuth-py$v"
     rm -rf "$work" && "$py" -m venv "$work/venv" || { echo "$v: cannot create a venv"; continue; }
-    "$work/venv/bin/pip" install -q maturin pytest numpy >"$work/setup.log" 2>&1
+    "$work/venv/bin/pip" install -q maturin pytest numpy jsonschema grpcio-tools >"$work/setup.log" 2>&1
     if ! (cd "$root" && CARGO_TARGET_DIR="$work/target" "$work/venv/bin/maturin" build --release -q \
             -i "$work/venv/bin/python" -o "$work/wheels" >>"$work/setup.log" 2>&1) \
         || ! "$work/venv/bin/pip" install -q "$work"/wheels/*.whl >>"$work/setup.log" 2>&1; then

@@ -12,6 +12,8 @@ command -v objcopy >/dev/null || missing+=(binutils)
 # The .heapsnapshot export is read back by memlab's parser, on Node.js.
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
+# The HTML report is tested in a real headless browser (tests/test_report.py).
+command -v chromium >/dev/null || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "== installing ${missing[*]}"
     sudo_=""; [ "$(id -u)" -ne 0 ] && sudo_="sudo"

@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 mod blockmap;
+mod checkpoints;
 pub mod heap;
 pub mod linetable;
 mod merge;
@@ -24,6 +25,7 @@ mod replay;
 mod sites;
 mod symbols;
 
+pub use checkpoints::{checkpoints, Checkpoint, LiveSite};
 pub use replay::{
     analyze, CompletenessSource, LayerTotals, Profile, SiteKey, StackStats, TimelinePoint,
 };

@@ -118,7 +118,7 @@ pub(crate) struct LiveSet {
 impl LiveSet {
     /// Applies one event; returns the bytes and key of a new block, if any.
     /// Frees of blocks allocated before tracking started are ignored.
-    fn apply(&mut self, record: &Record) -> Option<(u64, SiteKey)> {
+    pub(crate) fn apply(&mut self, record: &Record) -> Option<(u64, SiteKey)> {
         match *record {
             Record::Alloc {
                 domain,
@@ -241,7 +241,12 @@ impl LiveSet {
         }
     }
 
-    fn by_stack(&self) -> FxHashMap<SiteKey, StackStats> {
+    /// Live bytes of the layers that count in the total.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    pub(crate) fn by_stack(&self) -> FxHashMap<SiteKey, StackStats> {
         let mut out: FxHashMap<SiteKey, StackStats> = FxHashMap::default();
         let all = self
             .blocks

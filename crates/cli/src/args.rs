@@ -30,8 +30,11 @@ pub enum Command {
     Heap(HeapArgs),
     /// Show what grew between two heap snapshots of one process.
     Diff(DiffArgs),
-    /// Write a capture's data in another tool's format (a heap snapshot for Chrome DevTools).
+    /// Write a capture's data in another tool's format: pprof, speedscope, collapsed stacks,
+    /// JSON, a heap snapshot for Chrome DevTools.
     Export(ExportArgs),
+    /// Write the HTML report of a capture: one self-contained page.
+    Report(ReportArgs),
 }
 
 #[derive(Args)]
@@ -54,7 +57,7 @@ pub struct RunArgs {
     /// Print no summary when the program ends.
     #[arg(short, long)]
     pub quiet: bool,
-    /// Do not write the HTML report (accepted for forward compatibility; no report is written yet).
+    /// Do not write the HTML report beside the capture.
     #[arg(long)]
     pub no_report: bool,
     /// Take a heap snapshot when the program ends (after its exit handlers).
@@ -147,6 +150,9 @@ pub struct SummaryArgs {
     /// How many sites to list in each section.
     #[arg(long, default_value_t = 5)]
     pub limit: usize,
+    /// Show byte counts as exact integers instead of KiB, MiB and GiB.
+    #[arg(long)]
+    pub bytes: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -201,6 +207,9 @@ pub struct TableArgs {
     pub limit: usize,
     #[arg(long)]
     pub json: bool,
+    /// Show byte counts as exact integers instead of KiB, MiB and GiB.
+    #[arg(long)]
+    pub bytes: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -208,6 +217,16 @@ pub enum AtArg {
     Peak,
     Leaks,
     All,
+}
+
+impl From<AtArg> for Measure {
+    fn from(a: AtArg) -> Measure {
+        match a {
+            AtArg::Peak => Measure::Peak,
+            AtArg::Leaks => Measure::Leaks,
+            AtArg::All => Measure::Allocated,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -234,6 +253,9 @@ pub struct HeapArgs {
     /// Print JSON (schema in docs/json.md).
     #[arg(long)]
     pub json: bool,
+    /// Show byte counts as exact integers instead of KiB, MiB and GiB.
+    #[arg(long)]
+    pub bytes: bool,
 }
 
 #[derive(Args)]
@@ -253,6 +275,9 @@ pub struct DiffArgs {
     /// Print JSON (schema in docs/json.md).
     #[arg(long)]
     pub json: bool,
+    /// Show byte counts as exact integers instead of KiB, MiB and GiB.
+    #[arg(long)]
+    pub bytes: bool,
 }
 
 /// The formats `memsleuth export` writes; each is one variant here and its
@@ -261,6 +286,14 @@ pub struct DiffArgs {
 pub enum ExportFormat {
     /// A heap snapshot for Chrome DevTools (Memory tab → Load) and memlab.
     Heapsnapshot,
+    /// A gzipped pprof profile (`go tool pprof`, pprof's web UI), with Go's heap sample types.
+    Pprof,
+    /// Collapsed stacks for flamegraph.pl and inferno.
+    Collapsed,
+    /// A speedscope file (https://www.speedscope.app): memory at the peak, leaked, allocated.
+    Speedscope,
+    /// The summary as JSON (schema in docs/json.md).
+    Json,
 }
 
 #[derive(Args)]
@@ -276,6 +309,19 @@ pub struct ExportArgs {
     /// Which heap snapshot to export, by id [default: the last complete one]
     #[arg(long, value_name = "N")]
     pub snapshot: Option<u32>,
+    /// Which bytes `collapsed` counts, and which are "in use" in `pprof`: live at the peak,
+    /// leaked at exit, or (collapsed only) all allocated.
+    #[arg(long, value_enum, default_value = "peak")]
+    pub at: AtArg,
+}
+
+#[derive(Args)]
+pub struct ReportArgs {
+    /// A capture written by `memsleuth run`.
+    pub capture: PathBuf,
+    /// Where to write the HTML report [default: beside the capture, with the extension .html]
+    #[arg(short = 'o', long = "output", value_name = "PATH")]
+    pub output: Option<PathBuf>,
 }
 
 /// The first line of clap's message; when it announces a list ("the

@@ -1,13 +1,39 @@
 //! The commands that read a capture: summary, table, stacks.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use anyhow::Result;
 use memsleuth_analysis::{Grouping, Measure, Profile};
+use memsleuth_report::TextStyle;
 
-use crate::args::{AtArg, StacksArgs, SummaryArgs, TableArgs};
+use crate::args::{StacksArgs, SummaryArgs, TableArgs};
 use crate::load;
+
+/// How text goes to stdout: as wide as the terminal, in colour only on a
+/// terminal and without `NO_COLOR`, bytes exact with `--bytes`.
+pub(crate) fn stdout_style(exact_bytes: bool) -> TextStyle {
+    TextStyle {
+        width: width(),
+        colour: colour_allowed(std::io::stdout().is_terminal()),
+        exact_bytes,
+    }
+}
+
+/// How the summary `run` prints on stderr is drawn.
+pub(crate) fn stderr_style() -> TextStyle {
+    TextStyle {
+        width: width(),
+        colour: colour_allowed(std::io::stderr().is_terminal()),
+        exact_bytes: false,
+    }
+}
+
+/// Colour on a terminal, unless `NO_COLOR` is set to anything but ""
+/// (https://no-color.org).
+pub(crate) fn colour_allowed(terminal: bool) -> bool {
+    terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
 
 /// Columns available to a table: the terminal's width, else 100.
 pub(crate) fn width() -> usize {
@@ -34,7 +60,7 @@ fn warn_if_incomplete(profile: &Profile, capture: &str) {
 }
 
 /// Analyses a capture for a reading command, warning if part of it was lost.
-fn read(capture: &Path) -> Result<Profile> {
+pub(crate) fn read(capture: &Path) -> Result<Profile> {
     let profile = load::analyze(capture)?;
     warn_if_incomplete(&profile, &capture.display().to_string());
     Ok(profile)
@@ -48,7 +74,7 @@ pub fn summary(args: &SummaryArgs) -> Result<i32> {
     } else {
         print!(
             "{}",
-            memsleuth_report::summary_text(&profile, &name, args.limit, width())
+            memsleuth_report::summary_text(&profile, &name, args.limit, stdout_style(args.bytes))
         );
     }
     Ok(0)
@@ -66,7 +92,7 @@ pub fn table(args: &TableArgs) -> Result<i32> {
     } else {
         print!(
             "{}",
-            memsleuth_report::table_text(&rows, measure, grouping, width())
+            memsleuth_report::table_text(&rows, measure, grouping, stdout_style(args.bytes))
         );
     }
     Ok(0)
@@ -74,13 +100,8 @@ pub fn table(args: &TableArgs) -> Result<i32> {
 
 pub fn stacks(args: &StacksArgs) -> Result<i32> {
     let profile = read(&args.capture)?;
-    let measure = match args.at {
-        AtArg::Peak => Measure::Peak,
-        AtArg::Leaks => Measure::Leaks,
-        AtArg::All => Measure::Allocated,
-    };
     let mut out = std::io::stdout().lock();
-    for (stack, bytes) in memsleuth_analysis::collapsed_stacks(&profile, measure) {
+    for (stack, bytes) in memsleuth_analysis::collapsed_stacks(&profile, args.at.into()) {
         writeln!(out, "{stack} {bytes}")?;
     }
     Ok(0)

@@ -1,6 +1,7 @@
 //! `memsleuth export`: a capture's data in the format of a tool users
-//! already have (Chrome DevTools for heap snapshots; pprof, speedscope and
-//! collapsed stacks to come).
+//! already have: pprof, speedscope, collapsed stacks (flamegraph.pl,
+//! inferno), the summary's JSON, and heap snapshots for Chrome DevTools.
+//! `docs/exports.md` says which viewer opens which.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -8,9 +9,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use memsleuth_analysis::heap::Snapshot;
+use memsleuth_report::InUse;
 
-use crate::args::{ExportArgs, ExportFormat};
-use crate::heap;
+use crate::args::{AtArg, ExportArgs, ExportFormat};
+use crate::{commands, heap};
 
 pub fn export(args: &ExportArgs) -> Result<i32> {
     let output = match &args.output {
@@ -19,6 +21,10 @@ pub fn export(args: &ExportArgs) -> Result<i32> {
     };
     match args.format {
         ExportFormat::Heapsnapshot => heapsnapshot(args, &output)?,
+        ExportFormat::Pprof => pprof(args, &output)?,
+        ExportFormat::Collapsed => collapsed(args, &output)?,
+        ExportFormat::Speedscope => speedscope(args, &output)?,
+        ExportFormat::Json => json(args, &output)?,
     }
     Ok(0)
 }
@@ -27,6 +33,10 @@ pub fn export(args: &ExportArgs) -> Result<i32> {
 fn extension(format: ExportFormat) -> &'static str {
     match format {
         ExportFormat::Heapsnapshot => "heapsnapshot",
+        ExportFormat::Pprof => "pb.gz",
+        ExportFormat::Collapsed => "collapsed",
+        ExportFormat::Speedscope => "speedscope.json",
+        ExportFormat::Json => "json",
     }
 }
 
@@ -54,6 +64,61 @@ fn heapsnapshot(args: &ExportArgs, output: &Path) -> Result<()> {
         output.display()
     );
     Ok(())
+}
+
+fn pprof(args: &ExportArgs, output: &Path) -> Result<()> {
+    let in_use = match args.at {
+        AtArg::Peak => InUse::Peak,
+        AtArg::Leaks => InUse::Leaks,
+        AtArg::All => bail!(
+            "--at all does not apply to pprof, whose alloc_* values already count every allocation; pass --at peak or --at leaks to say what inuse_* means"
+        ),
+    };
+    let profile = commands::read(&args.capture)?;
+    write_file(output, |out| {
+        memsleuth_report::write_pprof(&profile, in_use, out)
+    })?;
+    wrote("pprof profile", output);
+    Ok(())
+}
+
+fn collapsed(args: &ExportArgs, output: &Path) -> Result<()> {
+    let profile = commands::read(&args.capture)?;
+    let stacks = memsleuth_analysis::collapsed_stacks(&profile, args.at.into());
+    write_file(output, |out| {
+        for (stack, bytes) in &stacks {
+            writeln!(out, "{stack} {bytes}")?;
+        }
+        Ok(())
+    })?;
+    wrote("collapsed stacks", output);
+    Ok(())
+}
+
+fn speedscope(args: &ExportArgs, output: &Path) -> Result<()> {
+    let profile = commands::read(&args.capture)?;
+    write_file(output, |out| {
+        memsleuth_report::write_speedscope(&profile, out)
+    })?;
+    wrote("speedscope profile", output);
+    Ok(())
+}
+
+/// The summary's JSON with every site, not the top few `summary` prints.
+fn json(args: &ExportArgs, output: &Path) -> Result<()> {
+    let profile = commands::read(&args.capture)?;
+    let doc =
+        memsleuth_report::summary_json(&profile, &args.capture.display().to_string(), usize::MAX);
+    write_file(output, |out| {
+        serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::other)?;
+        writeln!(out)
+    })?;
+    wrote("summary", output);
+    Ok(())
+}
+
+fn wrote(what: &str, output: &Path) {
+    eprintln!("memsleuth: wrote the {what} to {}", output.display());
 }
 
 fn objects(snapshot: &Snapshot) -> usize {

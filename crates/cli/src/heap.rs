@@ -12,7 +12,7 @@ use memsleuth_format::Metadata;
 use memsleuth_report::{DiffJson, DiffSideJson, SnapshotJson};
 
 use crate::args::{DiffArgs, HeapArgs};
-use crate::commands::width;
+use crate::commands::stdout_style;
 use crate::load;
 
 /// The snapshot `asked` for (the last complete one by default) and what the
@@ -34,7 +34,7 @@ pub fn heap(args: &HeapArgs) -> Result<i32> {
     let Some(type_name) = &args.type_name else {
         let doc = memsleuth_report::heap_json(&name, &capture, &heap, args.limit);
         return print(args.json, &doc, || {
-            memsleuth_report::heap_text(&doc, width())
+            memsleuth_report::heap_text(&doc, stdout_style(args.bytes))
         });
     };
     let group = heap
@@ -43,7 +43,7 @@ pub fn heap(args: &HeapArgs) -> Result<i32> {
         .map_err(|e| anyhow::anyhow!(type_not_found(&name, snapshot.id, type_name, e)))?;
     let doc = memsleuth_report::heap_type_json(&name, &capture, &heap, group, args.limit);
     print(args.json, &doc, || {
-        memsleuth_report::heap_type_text(&doc, width())
+        memsleuth_report::heap_type_text(&doc, stdout_style(args.bytes))
     })
 }
 
@@ -62,7 +62,7 @@ pub fn diff_command(args: &DiffArgs) -> Result<i32> {
         diff: diff(&base, &after, &capture.symbols, args.limit),
     };
     print(args.json, &doc, || {
-        memsleuth_report::diff_text(&doc, width())
+        memsleuth_report::diff_text(&doc, stdout_style(args.bytes))
     })
 }
 

@@ -13,6 +13,8 @@ mod commands;
 mod export;
 mod heap;
 mod load;
+mod progress;
+mod report;
 mod run;
 
 use std::path::Path;
@@ -38,6 +40,7 @@ pub fn main_with_args(args: Vec<String>, python: &Path) -> i32 {
         args::Command::Heap(h) => heap::heap(&h),
         args::Command::Diff(d) => heap::diff_command(&d),
         args::Command::Export(e) => export::export(&e),
+        args::Command::Report(r) => report::report(&r),
     };
     exit_status(result)
 }

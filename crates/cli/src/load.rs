@@ -1,5 +1,7 @@
 //! Opening a capture and analysing it, with errors that name the file.
 
+use std::fs::File;
+use std::io::BufReader;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -9,15 +11,36 @@ use memsleuth_format::reader::CaptureReader;
 use memsleuth_symbolize::{ModuleInfo, NativeFrame, SearchPath, Symbolizer};
 use rustc_hash::FxHashMap;
 
+use crate::progress::{Progress, ProgressRead};
+
+/// The replay reads the capture twice (see `memsleuth_analysis::analyze`).
+const ANALYSIS_PASSES: u64 = 2;
+
 pub fn analyze(path: &Path) -> Result<Profile> {
     check_capture(path)?;
-    let mut profile = memsleuth_analysis::analyze(|| {
-        let reader = CaptureReader::open(path)?;
+    let progress = Progress::new(file_len(path) * ANALYSIS_PASSES, "analysing");
+    let analyzed = memsleuth_analysis::analyze(|| {
+        let reader = open(path, &progress)?;
         Ok((reader.metadata().clone(), reader))
-    })
-    .with_context(|| format!("cannot read capture {}", path.display()))?;
+    });
+    progress.finish();
+    let mut profile =
+        analyzed.with_context(|| format!("cannot read capture {}", path.display()))?;
     symbolize_native(&mut profile.symbols);
     Ok(profile)
+}
+
+/// A reader of the capture at `path` that moves `progress` along.
+fn open(
+    path: &Path,
+    progress: &Progress,
+) -> Result<CaptureReader<BufReader<ProgressRead<File>>>, memsleuth_format::Error> {
+    let file = File::open(path)?;
+    CaptureReader::new(BufReader::with_capacity(1 << 20, progress.reading(file)))
+}
+
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
 }
 
 /// The heap snapshots `want` names, in capture order, and what the capture
@@ -25,9 +48,12 @@ pub fn analyze(path: &Path) -> Result<Profile> {
 pub fn heap_snapshots(path: &Path, want: Want) -> Result<(HeapCapture, Vec<Snapshot>)> {
     check_capture(path)?;
     let context = || format!("cannot read capture {}", path.display());
-    let reader = CaptureReader::open(path).with_context(context)?;
+    let progress = Progress::new(file_len(path), "reading heap snapshots");
+    let reader = open(path, &progress).with_context(context)?;
     let metadata = reader.metadata().clone();
-    let (mut capture, graphs) = load_snapshots(metadata, reader, want).with_context(context)?;
+    let loaded = load_snapshots(metadata, reader, want);
+    progress.finish();
+    let (mut capture, graphs) = loaded.with_context(context)?;
     symbolize_native(&mut capture.symbols);
     Ok((capture, graphs))
 }

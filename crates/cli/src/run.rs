@@ -17,7 +17,7 @@ use nix::unistd::Pid;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 
 use crate::args::{RunArgs, SnapshotAt};
-use crate::{commands, load};
+use crate::{commands, load, report};
 
 /// The runner's entry point; see `python/memsleuth/_runner.py`.
 const RUNNER_BOOT: &str = "from memsleuth._runner import main; main()";
@@ -176,6 +176,46 @@ pub fn run(args: &RunArgs, python: &Path) -> Result<i32> {
     finish(args, &capture, status)
 }
 
+/// Writes the report (unless `--no-report`) and prints the summary (unless
+/// `--quiet`). Neither may change the exit status: a failure is one line.
+fn summarise(args: &RunArgs, capture: &Path) {
+    let profile = match load::analyze(capture) {
+        Ok(profile) => profile,
+        Err(e) if args.quiet => {
+            eprintln!(
+                "memsleuth: warning: no HTML report was written: {}",
+                crate::one_line(&e)
+            );
+            return;
+        }
+        Err(e) => {
+            eprintln!("memsleuth: error: {}", crate::one_line(&e));
+            return;
+        }
+    };
+    let report = (!args.no_report).then(|| {
+        let output = report::default_output(capture);
+        report::write_report(capture, &profile, &output).map(|()| output)
+    });
+    if let Some(Err(e)) = &report {
+        eprintln!(
+            "memsleuth: warning: no HTML report was written: {}",
+            crate::one_line(e)
+        );
+    }
+    if args.quiet {
+        return;
+    }
+    let name = capture.display().to_string();
+    eprint!(
+        "{}",
+        memsleuth_report::summary_text(&profile, &name, SUMMARY_SITES, commands::stderr_style())
+    );
+    if let Some(Ok(output)) = &report {
+        eprintln!("Report: {}  (open it in a browser)", output.display());
+    }
+}
+
 /// Reports how the program ended and what the capture holds, then ends this
 /// process the same way the program ended.
 fn finish(args: &RunArgs, capture: &Path, status: ExitStatus) -> Result<i32> {
@@ -187,22 +227,8 @@ fn finish(args: &RunArgs, capture: &Path, status: ExitStatus) -> Result<i32> {
             signal_name(sig)
         );
     }
-    if !args.quiet && capture.exists() {
-        match load::analyze(capture) {
-            Ok(profile) => {
-                let name = capture.display().to_string();
-                eprint!(
-                    "{}",
-                    memsleuth_report::summary_text(
-                        &profile,
-                        &name,
-                        SUMMARY_SITES,
-                        commands::width()
-                    )
-                );
-            }
-            Err(e) => eprintln!("memsleuth: error: {}", crate::one_line(&e)),
-        }
+    if capture.exists() && !(args.quiet && args.no_report) {
+        summarise(args, capture);
     }
     if let Some(sig) = killed_by {
         // Die of the same signal, so a shell or supervisor sees what it would

@@ -10,7 +10,8 @@ use memsleuth_analysis::heap::{
 };
 use serde::Serialize;
 
-use crate::units::{grouped, human_bytes};
+use crate::style::TextStyle;
+use crate::units::grouped;
 
 /// Which snapshot a document is about.
 #[derive(Debug, Clone, Serialize)]
@@ -160,9 +161,9 @@ fn seconds(s: f64) -> String {
     format!("{s:.2} s")
 }
 
-fn signed_bytes(delta: i128) -> String {
+fn signed_bytes(delta: i128, style: &TextStyle) -> String {
     let sign = if delta < 0 { "-" } else { "+" };
-    format!("{sign}{}", human_bytes(delta.unsigned_abs() as u64))
+    format!("{sign}{}", style.bytes(delta.unsigned_abs() as u64))
 }
 
 fn signed_count(delta: i128) -> String {
@@ -170,7 +171,13 @@ fn signed_count(delta: i128) -> String {
     format!("{sign}{}", grouped(delta.unsigned_abs() as u64))
 }
 
-fn snapshot_line(out: &mut String, capture: &str, s: &SnapshotJson, totals: &HeapTotals) {
+fn snapshot_line(
+    out: &mut String,
+    capture: &str,
+    s: &SnapshotJson,
+    totals: &HeapTotals,
+    style: &TextStyle,
+) {
     let _ = writeln!(
         out,
         "Heap snapshot {} of {capture} ({}, at {}): {} objects, {}",
@@ -178,30 +185,30 @@ fn snapshot_line(out: &mut String, capture: &str, s: &SnapshotJson, totals: &Hea
         s.trigger,
         seconds(s.time_s),
         grouped(totals.objects),
-        human_bytes(totals.shallow_bytes)
+        style.bytes(totals.shallow_bytes)
     );
     let _ = writeln!(
         out,
         "  reachable from modules and threads  {:>10}",
-        human_bytes(totals.reachable_bytes)
+        style.bytes(totals.reachable_bytes)
     );
     let _ = writeln!(
         out,
         "  held only by native code            {:>10}",
-        human_bytes(totals.native_only_bytes)
+        style.bytes(totals.native_only_bytes)
     );
     if totals.unreachable_objects > 0 {
         let _ = writeln!(
             out,
             "  unreachable (uncollected cycles)    {:>10} in {} objects",
-            human_bytes(totals.unreachable_bytes),
+            style.bytes(totals.unreachable_bytes),
             grouped(totals.unreachable_objects)
         );
     }
 }
 
 /// Allocation sites under a heading, or why there are none.
-fn site_lines(out: &mut String, sites: &[HeapSite], traced: bool, indent: &str, width: usize) {
+fn site_lines(out: &mut String, sites: &[HeapSite], traced: bool, indent: &str, style: &TextStyle) {
     if sites.is_empty() {
         let why = if traced {
             "allocated before tracking started"
@@ -211,20 +218,20 @@ fn site_lines(out: &mut String, sites: &[HeapSite], traced: bool, indent: &str, 
         let _ = writeln!(out, "{indent}allocation sites unknown: {why}");
         return;
     }
-    let loc_width = width.saturating_sub(indent.len() + 24).max(20);
+    let loc_width = style.width.saturating_sub(indent.len() + 24).max(20);
     for s in sites {
         let place = format!("{} ({}:{})", s.function, s.file, s.line);
         let _ = writeln!(
             out,
             "{indent}{:>10}  {:>10}  {}",
-            human_bytes(s.bytes),
+            style.bytes(s.bytes),
             grouped(s.count),
             keep_end(&place, loc_width)
         );
     }
 }
 
-fn suspect_lines(out: &mut String, n: usize, s: &Suspect, traced: bool, width: usize) {
+fn suspect_lines(out: &mut String, n: usize, s: &Suspect, traced: bool, style: &TextStyle) {
     let verb = if s.count == 1 { "retains" } else { "retain" };
     let place = match (&s.kind, &s.holder) {
         (SuspectKind::Type, _) => String::from("spread over many holders; most are at"),
@@ -237,15 +244,15 @@ fn suspect_lines(out: &mut String, n: usize, s: &Suspect, traced: bool, width: u
         "  {n}. {} {} {verb} {} ({} of the reachable bytes), {place}",
         grouped(s.count),
         s.type_name,
-        human_bytes(s.retained_bytes),
+        style.bytes(s.retained_bytes),
         percent(s.share)
     );
     let _ = writeln!(out, "       {}", join_path(&s.path));
     let _ = writeln!(out, "     allocated at:");
-    site_lines(out, &s.sites, traced, "       ", width);
+    site_lines(out, &s.sites, traced, "       ", style);
 }
 
-fn type_rows(out: &mut String, rows: &[TypeRow], width: usize) {
+fn type_rows(out: &mut String, rows: &[TypeRow], style: &TextStyle) {
     let _ = writeln!(
         out,
         "  {:>12}  {:>10}  {:>10}  type",
@@ -256,14 +263,14 @@ fn type_rows(out: &mut String, rows: &[TypeRow], width: usize) {
             out,
             "  {:>12}  {:>10}  {:>10}  {}",
             grouped(r.count),
-            human_bytes(r.shallow_bytes),
-            human_bytes(r.retained_bytes),
-            keep_end(&r.type_name, width.saturating_sub(40).max(20))
+            style.bytes(r.shallow_bytes),
+            style.bytes(r.retained_bytes),
+            keep_end(&r.type_name, style.width.saturating_sub(40).max(20))
         );
     }
 }
 
-fn object_rows(out: &mut String, rows: &[ObjectRow], with_type: bool, width: usize) {
+fn object_rows(out: &mut String, rows: &[ObjectRow], with_type: bool, style: &TextStyle) {
     let type_width = if with_type {
         rows.iter()
             .map(|r| r.type_name.chars().count())
@@ -287,13 +294,13 @@ fn object_rows(out: &mut String, rows: &[ObjectRow], with_type: bool, width: usi
         "shallow",
         type_col("type")
     );
-    let path_width = width.saturating_sub(28 + type_width).max(30);
+    let path_width = style.width.saturating_sub(28 + type_width).max(30);
     for r in rows {
         let _ = writeln!(
             out,
             "  {:>10}  {:>10}  {}{}",
-            human_bytes(r.retained_bytes),
-            human_bytes(r.shallow_bytes),
+            style.bytes(r.retained_bytes),
+            style.bytes(r.shallow_bytes),
             type_col(&r.type_name),
             keep_end(&join_path(&r.path), path_width)
         );
@@ -301,10 +308,11 @@ fn object_rows(out: &mut String, rows: &[ObjectRow], with_type: bool, width: usi
 }
 
 /// What `memsleuth heap` prints.
-pub fn heap_text(h: &HeapJson, width: usize) -> String {
+pub fn heap_text(h: &HeapJson, style: impl Into<TextStyle>) -> String {
+    let style = &style.into();
     let mut out = String::new();
-    snapshot_line(&mut out, &h.capture, &h.snapshot, &h.totals);
-    let _ = writeln!(out, "Leak suspects:");
+    snapshot_line(&mut out, &h.capture, &h.snapshot, &h.totals, style);
+    let _ = writeln!(out, "{}", style.strong("Leak suspects:"));
     if h.suspects.is_empty() {
         let _ = writeln!(
             out,
@@ -312,12 +320,16 @@ pub fn heap_text(h: &HeapJson, width: usize) -> String {
         );
     }
     for (i, s) in h.suspects.iter().enumerate() {
-        suspect_lines(&mut out, i + 1, s, h.traced, width);
+        suspect_lines(&mut out, i + 1, s, h.traced, style);
     }
-    let _ = writeln!(out, "Types by retained bytes:");
-    type_rows(&mut out, &h.types, width);
-    let _ = writeln!(out, "Biggest objects by retained bytes:");
-    object_rows(&mut out, &h.retainers, true, width);
+    let _ = writeln!(out, "{}", style.strong("Types by retained bytes:"));
+    type_rows(&mut out, &h.types, style);
+    let _ = writeln!(
+        out,
+        "{}",
+        style.strong("Biggest objects by retained bytes:")
+    );
+    object_rows(&mut out, &h.retainers, true, style);
     let _ = writeln!(
         out,
         "More: memsleuth heap {} --type TYPE; memsleuth diff {}",
@@ -327,38 +339,40 @@ pub fn heap_text(h: &HeapJson, width: usize) -> String {
 }
 
 /// What `memsleuth heap --type NAME` prints.
-pub fn heap_type_text(h: &HeapTypeJson, width: usize) -> String {
+pub fn heap_type_text(h: &HeapTypeJson, style: impl Into<TextStyle>) -> String {
+    let style = &style.into();
     let mut out = String::new();
-    snapshot_line(&mut out, &h.capture, &h.snapshot, &h.totals);
+    snapshot_line(&mut out, &h.capture, &h.snapshot, &h.totals, style);
     let d = &h.detail;
     let _ = writeln!(
         out,
         "{}: {} instances, {} shallow, retaining {}",
         d.type_name,
         grouped(d.count),
-        human_bytes(d.shallow_bytes),
-        human_bytes(d.retained_bytes)
+        style.bytes(d.shallow_bytes),
+        style.bytes(d.retained_bytes)
     );
-    let _ = writeln!(out, "Instances retaining the most:");
-    object_rows(&mut out, &d.instances, false, width);
-    let _ = writeln!(out, "Allocated at:");
-    site_lines(&mut out, &d.sites, h.traced, "  ", width);
-    let _ = writeln!(out, "Kept alive through:");
+    let _ = writeln!(out, "{}", style.strong("Instances retaining the most:"));
+    object_rows(&mut out, &d.instances, false, style);
+    let _ = writeln!(out, "{}", style.strong("Allocated at:"));
+    site_lines(&mut out, &d.sites, h.traced, "  ", style);
+    let _ = writeln!(out, "{}", style.strong("Kept alive through:"));
     let _ = writeln!(out, "  {:>12}  {:>10}  path", "instances", "shallow");
     for p in &d.paths {
         let _ = writeln!(
             out,
             "  {:>12}  {:>10}  {}",
             grouped(p.count),
-            human_bytes(p.bytes),
-            keep_end(&join_path(&p.path), width.saturating_sub(30).max(30))
+            style.bytes(p.bytes),
+            keep_end(&join_path(&p.path), style.width.saturating_sub(30).max(30))
         );
     }
     out
 }
 
 /// What `memsleuth diff` prints.
-pub fn diff_text(d: &DiffJson, width: usize) -> String {
+pub fn diff_text(d: &DiffJson, style: impl Into<TextStyle>) -> String {
+    let style = &style.into();
     let mut out = String::new();
     let side = |s: &DiffSideJson| {
         format!(
@@ -381,7 +395,7 @@ pub fn diff_text(d: &DiffJson, width: usize) -> String {
             out,
             "  new objects: {} ({}), matched by their allocation",
             grouped(diff.new_objects),
-            human_bytes(diff.new_bytes)
+            style.bytes(diff.new_bytes)
         );
     }
     if diff.unmatched_before + diff.unmatched_after > 0 {
@@ -393,7 +407,7 @@ pub fn diff_text(d: &DiffJson, width: usize) -> String {
             if diff.matched_by == "none" { ", or untraced" } else { "" }
         );
     }
-    let _ = writeln!(out, "Types by bytes gained:");
+    let _ = writeln!(out, "{}", style.strong("Types by bytes gained:"));
     let _ = writeln!(
         out,
         "  {:>12}  {:>12}  {:>10}  {:>11}  type",
@@ -405,17 +419,21 @@ pub fn diff_text(d: &DiffJson, width: usize) -> String {
             "  {:>12}  {:>12}  {:>10}  {:>11}  {}",
             grouped(t.count_after),
             signed_count(t.count_delta()),
-            human_bytes(t.bytes_after),
-            signed_bytes(t.bytes_delta()),
-            keep_end(&t.type_name, width.saturating_sub(56).max(20))
+            style.bytes(t.bytes_after),
+            signed_bytes(t.bytes_delta(), style),
+            keep_end(&t.type_name, style.width.saturating_sub(56).max(20))
         );
     }
     if diff.matched_by == "none" {
         return out;
     }
-    let _ = writeln!(out, "Where the new objects were allocated:");
-    site_lines(&mut out, &diff.sites, true, "  ", width);
-    let _ = writeln!(out, "What keeps the new objects alive:");
+    let _ = writeln!(
+        out,
+        "{}",
+        style.strong("Where the new objects were allocated:")
+    );
+    site_lines(&mut out, &diff.sites, true, "  ", style);
+    let _ = writeln!(out, "{}", style.strong("What keeps the new objects alive:"));
     let _ = writeln!(
         out,
         "  {:>10}  {:>10}  {:>10}  path (count: new objects attached there)",
@@ -425,10 +443,10 @@ pub fn diff_text(d: &DiffJson, width: usize) -> String {
         let _ = writeln!(
             out,
             "  {:>10}  {:>10}  {:>10}  {}",
-            human_bytes(p.bytes),
+            style.bytes(p.bytes),
             grouped(p.objects),
             grouped(p.count),
-            keep_end(&join_path(&p.path), width.saturating_sub(40).max(30))
+            keep_end(&join_path(&p.path), style.width.saturating_sub(40).max(30))
         );
     }
     out
@@ -547,8 +565,8 @@ mod tests {
 
     #[test]
     fn deltas_carry_their_sign() {
-        assert_eq!(signed_bytes(2048), "+2.0 KiB");
-        assert_eq!(signed_bytes(-5), "-5 B");
+        assert_eq!(signed_bytes(2048, &TextStyle::from(80)), "+2.0 KiB");
+        assert_eq!(signed_bytes(-5, &TextStyle::from(80)), "-5 B");
         assert_eq!(signed_count(0), "+0");
         assert_eq!(signed_count(-1234), "-1,234");
     }

@@ -1,7 +1,8 @@
 //! Renders what `memsleuth-analysis` computed: the end-of-run summary, site
 //! tables for the terminal, their JSON form (schemas in `docs/json.md`),
-//! collapsed stacks, heap snapshot tables and diffs, and Chrome DevTools heap
-//! snapshots (`docs/heapsnapshot.md`).
+//! collapsed stacks, pprof and speedscope profiles (`docs/exports.md`), heap
+//! snapshot tables and diffs, and Chrome DevTools heap snapshots
+//! (`docs/heapsnapshot.md`).
 //!
 //! # Design constraints
 //! - Rendering only: every number shown is computed by the analysis crate;
@@ -10,17 +11,23 @@
 //!   a caller hands to a streaming export (a heap snapshot is gigabytes).
 #![forbid(unsafe_code)]
 
+mod export;
 mod heap;
 mod heapsnapshot;
+mod html;
 mod json;
+mod style;
 mod text;
 mod units;
 
+pub use export::{write_pprof, write_speedscope, InUse};
 pub use heap::{
     diff_text, heap_json, heap_text, heap_type_json, heap_type_text, join_path, DiffJson,
     DiffSideJson, HeapJson, HeapTypeJson, SnapshotJson,
 };
 pub use heapsnapshot::write_heapsnapshot;
+pub use html::{heap_section, render_html, report_data, Caps, HeapSection, ReportData};
 pub use json::{summary_json, table_json, SummaryJson, TableJson};
+pub use style::TextStyle;
 pub use text::{summary_text, table_text};
 pub use units::human_bytes;

@@ -4,7 +4,8 @@ use std::fmt::Write;
 
 use memsleuth_analysis::{Grouping, Measure, Profile, Site};
 
-use crate::units::{grouped, human_bytes};
+use crate::style::TextStyle;
+use crate::units::grouped;
 
 /// How a site's location reads in a table: `function (file:line)`, or less
 /// when grouped by function or file. When that is wider than `width`, the
@@ -64,13 +65,13 @@ fn header(out: &mut String, last: &str) {
     );
 }
 
-fn site_rows(out: &mut String, sites: &[Site], width: usize) {
-    let loc_width = width.saturating_sub(NUMBERS_WIDTH + 2).max(20);
+fn site_rows(out: &mut String, sites: &[Site], style: &TextStyle) {
+    let loc_width = style.width.saturating_sub(NUMBERS_WIDTH + 2).max(20);
     for s in sites {
         let _ = writeln!(
             out,
             "  {:>10}  {:>5.1}%  {:>10}  {:<LAYER_WIDTH$}  {}",
-            human_bytes(s.bytes),
+            style.bytes(s.bytes),
             s.share * 100.0,
             grouped(s.count),
             layer_label(s),
@@ -80,14 +81,19 @@ fn site_rows(out: &mut String, sites: &[Site], width: usize) {
 }
 
 /// Where the tracked memory was, layer by layer; arenas last, apart.
-fn layer_rows(out: &mut String, profile: &Profile) {
+fn layer_rows(out: &mut String, profile: &Profile, style: &TextStyle) {
     if profile.layers.is_empty() {
         return;
     }
     let _ = writeln!(
         out,
-        "Memory by layer:\n  {:<16}  {:>10}  {:>10}  {:>10}  {:>10}",
-        "layer", "at peak", "max", "at exit", "allocated"
+        "{}\n  {:<16}  {:>10}  {:>10}  {:>10}  {:>10}",
+        style.strong("Memory by layer:"),
+        "layer",
+        "at peak",
+        "max",
+        "at exit",
+        "allocated"
     );
     for l in &profile.layers {
         let note = if l.in_total {
@@ -99,10 +105,10 @@ fn layer_rows(out: &mut String, profile: &Profile) {
             out,
             "  {:<16}  {:>10}  {:>10}  {:>10}  {:>10}{note}",
             l.layer.layer_name(),
-            human_bytes(l.at_peak_bytes),
-            human_bytes(l.max_bytes),
-            human_bytes(l.leaked_bytes),
-            human_bytes(l.allocated_bytes),
+            style.bytes(l.at_peak_bytes),
+            style.bytes(l.max_bytes),
+            style.bytes(l.leaked_bytes),
+            style.bytes(l.allocated_bytes),
         );
     }
     if !profile.metadata.native_memory {
@@ -116,7 +122,13 @@ fn seconds(s: f64) -> String {
 
 /// The short report `memsleuth run` prints when the program ends, and
 /// `memsleuth summary` prints on demand.
-pub fn summary_text(profile: &Profile, capture: &str, limit: usize, width: usize) -> String {
+pub fn summary_text(
+    profile: &Profile,
+    capture: &str,
+    limit: usize,
+    style: impl Into<TextStyle>,
+) -> String {
+    let style = &style.into();
     let mut out = String::new();
     let program = profile.metadata.argv.join(" ");
     let _ = writeln!(
@@ -128,28 +140,28 @@ pub fn summary_text(profile: &Profile, capture: &str, limit: usize, width: usize
         let _ = writeln!(
             out,
             "  the capture is incomplete: tracking did not stop cleanly (the process was killed?); {} were lost after the last complete chunk",
-            human_bytes(profile.completeness.lost_bytes)
+            style.bytes(profile.completeness.lost_bytes)
         );
     }
     let _ = writeln!(
         out,
         "  peak tracked memory  {} at {}",
-        human_bytes(profile.peak_bytes),
+        style.strong(&style.bytes(profile.peak_bytes)),
         seconds(profile.peak_time_s)
     );
     let _ = writeln!(
         out,
         "  total allocated      {} in {} allocations",
-        human_bytes(profile.total_allocated_bytes),
+        style.bytes(profile.total_allocated_bytes),
         grouped(profile.allocation_count)
     );
     let _ = writeln!(
         out,
         "  still live at exit   {} in {} blocks",
-        human_bytes(profile.leaked_bytes),
+        style.bytes(profile.leaked_bytes),
         grouped(profile.leak_count)
     );
-    layer_rows(&mut out, profile);
+    layer_rows(&mut out, profile, style);
     for (title, measure) in [
         ("Top sites at the peak", Measure::Peak),
         ("Top sites still live at exit (leaks)", Measure::Leaks),
@@ -158,12 +170,12 @@ pub fn summary_text(profile: &Profile, capture: &str, limit: usize, width: usize
             .into_iter()
             .take(limit)
             .collect();
-        let _ = writeln!(out, "{title}:");
+        let _ = writeln!(out, "{}", style.strong(&format!("{title}:")));
         if sites.is_empty() {
             let _ = writeln!(out, "  (none)");
         } else {
             header(&mut out, "site");
-            site_rows(&mut out, &sites, width);
+            site_rows(&mut out, &sites, style);
         }
     }
     if profile.snapshots > 0 {
@@ -181,7 +193,13 @@ pub fn summary_text(profile: &Profile, capture: &str, limit: usize, width: usize
 }
 
 /// A site table with a header line naming what is ranked.
-pub fn table_text(sites: &[Site], measure: Measure, grouping: Grouping, width: usize) -> String {
+pub fn table_text(
+    sites: &[Site],
+    measure: Measure,
+    grouping: Grouping,
+    style: impl Into<TextStyle>,
+) -> String {
+    let style = &style.into();
     let mut out = String::new();
     let what = match measure {
         Measure::Peak => "bytes live at the peak",
@@ -189,11 +207,12 @@ pub fn table_text(sites: &[Site], measure: Measure, grouping: Grouping, width: u
         Measure::Allocated => "bytes allocated in total",
         Measure::Count => "number of allocations",
     };
-    let _ = writeln!(out, "Sites by {what}, grouped by {}:", grouping.name());
+    let heading = format!("Sites by {what}, grouped by {}:", grouping.name());
+    let _ = writeln!(out, "{}", style.strong(&heading));
     header(&mut out, grouping.name());
     if sites.is_empty() {
         let _ = writeln!(out, "  (none)");
     }
-    site_rows(&mut out, sites, width);
+    site_rows(&mut out, sites, style);
     out
 }

@@ -1,0 +1,125 @@
+// Timeline: RSS and tracked memory over time, with the peak, heap snapshots
+// and garbage collections marked; a click picks the nearest checkpoint and
+// lists what was live then.
+import uPlot from "uplot";
+import { el, bytes, count, seconds, note, place, simpleTable } from "./util.js";
+
+const MARKS = {
+  peak: "#d62728",
+  snapshot: "#2ca02c",
+  gc: "#9467bd",
+};
+
+function markerLines(data) {
+  const m = data.markers;
+  return [
+    { kind: "peak", time: m.peak_time_s, label: "peak" },
+    ...m.snapshots.map((s) => ({ kind: "snapshot", time: s.time_s, label: `snapshot ${s.id} (${s.trigger})` })),
+    ...m.gc.map((t) => ({ kind: "gc", time: t, label: "GC" })),
+  ];
+}
+
+function drawMarkers(marks) {
+  return (u) => {
+    const ctx = u.ctx;
+    ctx.save();
+    for (const m of marks) {
+      const x = Math.round(u.valToPos(m.time, "x", true));
+      if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) continue;
+      ctx.strokeStyle = MARKS[m.kind];
+      ctx.lineWidth = m.kind === "peak" ? 2 : 1;
+      ctx.setLineDash(m.kind === "peak" ? [] : [4, 3]);
+      ctx.beginPath();
+      ctx.moveTo(x, u.bbox.top);
+      ctx.lineTo(x, u.bbox.top + u.bbox.height);
+      ctx.stroke();
+    }
+    ctx.restore();
+  };
+}
+
+function nearest(checkpoints, time) {
+  let best = 0;
+  for (let i = 1; i < checkpoints.length; i++) {
+    if (Math.abs(checkpoints[i].time_s - time) < Math.abs(checkpoints[best].time_s - time)) best = i;
+  }
+  return best;
+}
+
+function liveTable(cp) {
+  return el(
+    "div",
+    { class: "checkpoint", "data-time": String(cp.time_s) },
+    el("p", {}, `At ${seconds(cp.time_s)}: ${bytes(cp.tracked_bytes)} tracked, largest lines by live bytes:`),
+    simpleTable(
+      [
+        { title: "site", value: (s) => place(s.file, s.line, s.function) },
+        { title: "live", numeric: true, value: (s) => bytes(s.bytes) },
+        { title: "blocks", numeric: true, value: (s) => count(s.count) },
+      ],
+      cp.sites,
+      { class: "live-sites" },
+    ),
+    cp.other_sites > 0 ? note(`${count(cp.other_sites)} smaller lines (${bytes(cp.other_bytes)}) are not listed.`) : null,
+  );
+}
+
+export function timeline(root, data) {
+  const t = data.timeline;
+  if (t.time_s.length === 0) {
+    root.append(note("The capture holds no timeline sample: the program ended before the first one."));
+    return;
+  }
+  const marks = markerLines(data);
+  const chart = el("div", { id: "timeline-chart" });
+  const live = el("div", { id: "timeline-live" });
+  const picker = el("div", { class: "checkpoints" });
+  root.append(
+    note(
+      "Tracked memory is what the program's allocations hold (all layers but pymalloc arenas); RSS is what the OS counts for the process. " +
+        "Per-layer lines over time are not recorded yet. Red line: the peak; green dashed: heap snapshots; purple dashed: garbage collections (not recorded yet). " +
+        "Click the chart to see what was live at the nearest checkpoint.",
+    ),
+    chart,
+    t.samples > t.time_s.length ? note(`${count(t.samples)} samples were thinned to ${count(t.time_s.length)}, keeping the highest tracked value of each stretch.`) : "",
+    el("h3", {}, "What was live"),
+    picker,
+    live,
+  );
+  const cps = data.checkpoints;
+  const select = (i) => {
+    picker.querySelectorAll("button").forEach((b, j) => b.classList.toggle("active", j === i));
+    live.replaceChildren(liveTable(cps[i]));
+  };
+  cps.forEach((cp, i) => picker.append(el("button", { type: "button", onclick: () => select(i) }, seconds(cp.time_s))));
+  if (cps.length === 0) live.append(note("No checkpoint: the capture holds no timeline sample."));
+  const width = Math.max(400, root.clientWidth - 20);
+  const opts = {
+    width,
+    height: 320,
+    scales: { x: { time: false } },
+    axes: [
+      { label: "seconds", values: (u, vals) => vals.map((v) => `${+v.toPrecision(4)}`) },
+      { values: (u, vals) => vals.map((v) => bytes(v)), size: 80 },
+    ],
+    series: [
+      { label: "time", value: (u, v) => (v == null ? "" : seconds(v)) },
+      { label: "tracked", stroke: "#1f77b4", fill: "rgba(31,119,180,0.1)", value: (u, v) => (v == null ? "" : bytes(v)) },
+      { label: "RSS", stroke: "#ff7f0e", value: (u, v) => (v == null ? "" : bytes(v)) },
+    ],
+    hooks: { draw: [drawMarkers(marks)] },
+  };
+  const plot = new uPlot(opts, [t.time_s, t.tracked_bytes, t.rss_bytes], chart);
+  plot.over.addEventListener("click", () => {
+    if (cps.length === 0 || plot.cursor.left == null || plot.cursor.left < 0) return;
+    select(nearest(cps, plot.posToVal(plot.cursor.left, "x")));
+  });
+  chart.append(
+    el(
+      "div",
+      { class: "legend-marks" },
+      marks.map((m) => el("span", { class: `mark ${m.kind}` }, `${m.label} at ${seconds(m.time)}`)),
+    ),
+  );
+  if (cps.length > 0) select(nearest(cps, data.markers.peak_time_s));
+}
