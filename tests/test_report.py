@@ -181,3 +181,180 @@ def test_heap_diff_shows_what_grew(profile, driver):
     assert seen["console_errors"] == [] and seen["page_errors"] == [], seen
     row = next(r for r in seen["heap_diff"] if r[0].endswith("Leak"))
     assert (row[1], row[2]) == ("0", "5,000")
+
+
+# --------------------------------------------------------------------------
+# The timeline by layer and the dominator-tree explorer
+# --------------------------------------------------------------------------
+
+CACHE_N = 100_000
+# CPython's shared small ints (-5..256 but the cache's keys are 0..256): the
+# dict does not dominate those keys.
+SMALL_INT_KEYS = 257
+ARENA_LABEL = "pymalloc-arena (capacity, not in tracked)"
+
+
+def js_bytes(n: int) -> str:
+    """What the page's bytes() shows for n (web/src/util.js)."""
+    value, unit = float(n), 0
+    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
+    while value >= 1024 and unit + 1 < len(units):
+        value /= 1024
+        unit += 1
+    if unit == 0:
+        return f"{n} B"
+    return f"{value:.0f} {units[unit]}" if value >= 100 else f"{value:.1f} {units[unit]}"
+
+
+def tree_label(node: dict) -> str:
+    """A tree row's label as the page writes it (web/src/tree.js)."""
+    if node.get("edge"):
+        return f"{node['edge']} {node['name']}"
+    if "path" in node:
+        return f"{node['name']} ({' → '.join(node['path']) or 'reachable from no root'})"
+    return node["name"]
+
+
+@pytest.fixture(scope="module")
+def cache_report(profile):
+    """heap_cache.py with a snapshot at exit: its report's data, the path
+    to its report, and `memsleuth heap --json` of the same capture."""
+    capture = profile("heap_cache.py", options=("--snapshot-at", "exit"))
+    result = run_memsleuth("heap", capture.path, "--json", cwd=capture.path.parent)
+    assert result.returncode == 0, result.describe()
+    report = capture.path.with_suffix(".html")
+    return capture, report, embedded_data(report), json.loads(result.out)
+
+
+def cache_chain(nodes: list) -> list:
+    """The tree's nodes from the module `__main__` down to the CACHE dict.
+    sys.modules holds the module; when a thread's frame reaches it too, the
+    super-root is its dominator and its path names it instead."""
+    def child(parent: int, test) -> int:
+        found = [c for c in nodes[parent]["children"] if test(nodes[c])]
+        assert len(found) == 1, [tree_label(nodes[c]) for c in nodes[parent]["children"]]
+        return found[0]
+
+    under_roots = [c for c in nodes[0]["children"]
+                   if nodes[c].get("path") == ["sys.modules", "['__main__']"]]
+    if under_roots:
+        module = under_roots[0]
+    else:
+        sys_modules = child(0, lambda n: n["name"] == "sys.modules")
+        module = child(sys_modules, lambda n: n.get("edge") == "['__main__']")
+    assert nodes[module]["name"] == "module"
+    module_dict = child(module, lambda n: (n.get("edge"), n["name"]) == (".__dict__", "dict"))
+    cache = child(module_dict, lambda n: (n.get("edge"), n["name"]) == ("['CACHE']", "dict"))
+    return [module, module_dict, cache]
+
+
+def test_dominator_tree_leads_to_the_cache_with_its_retained_size(cache_report):
+    capture, _, data, heap = cache_report
+    tree, caps = data["heap"]["tree"], data["caps"]
+    nodes = tree["nodes"]
+    assert (nodes[0]["name"], nodes[0]["shallow_bytes"]) == ("(roots)", 0)
+    *_, cache = cache_chain(nodes)
+    expected = next(r for r in heap["retainers"] if r["path"] == ["sys.modules", "['__main__']", ".CACHE"])
+    assert (nodes[cache]["shallow_bytes"], nodes[cache]["retained_bytes"]) == (
+        expected["shallow_bytes"], expected["retained_bytes"])
+    # Its children: the records (the int keys retain less), at most the cap,
+    # and every other entry counted with its bytes.
+    records = next(t for t in heap["types"] if t["type"] == "__main__.Record")
+    per_record = records["retained_bytes"] // CACHE_N
+    kept = [nodes[c] for c in nodes[cache]["children"]]
+    assert len(kept) == caps["tree_children"]
+    assert [(n["name"], n["retained_bytes"]) for n in kept] == [("__main__.Record", per_record)] * len(kept)
+    sites = {tuple(tree["sites"][n["site"]].values()) for n in kept}
+    assert sites == {(str(capture.script), capture.line("record"), "fill")}
+    assert nodes[cache]["other_children"] == CACHE_N + (CACHE_N - SMALL_INT_KEYS) - len(kept)
+
+
+def test_dominator_tree_is_sorted_capped_and_counts_what_it_cut(cache_report):
+    _, _, data, heap = cache_report
+    tree, caps = data["heap"]["tree"], data["caps"]
+    nodes = tree["nodes"]
+    assert len(nodes) == caps["tree_nodes"]
+    assert tree["cut_nodes"] == tree["tree_nodes"] - len(nodes) > 0
+    # The whole tree: every object reachable from a root (all of them here).
+    assert nodes[0]["retained_bytes"] == heap["totals"]["shallow_bytes"] - heap["totals"]["unreachable_bytes"]
+    depth = {0: 0}
+    cut_children = 0
+    for i, node in enumerate(nodes):
+        kids = [nodes[c] for c in node["children"]]
+        retained = [k["retained_bytes"] for k in kids]
+        assert retained == sorted(retained, reverse=True), i
+        assert len(kids) <= caps["tree_children"]
+        # What a node retains is itself and its children, kept or not.
+        assert node["shallow_bytes"] + sum(retained) + node["other_bytes"] == node["retained_bytes"], i
+        if node["other_children"] == 0:
+            assert node["other_bytes"] == 0
+        for c in node["children"]:
+            assert c > i, "a node comes after its parent"
+            depth[c] = depth[i] + 1
+        cut_children += node["other_children"]
+    assert sorted(depth) == list(range(len(nodes))), "every node has one parent"
+    assert max(depth.values()) == caps["tree_depth"]
+    # Each child cut is a subtree left out, of one node at least.
+    assert cut_children <= tree["cut_nodes"]
+
+
+def test_timeline_has_a_series_per_layer_in_use(cache_report):
+    _, _, data, _ = cache_report
+    t = data["timeline"]
+    layers = {l["layer"]: l for l in t["layers"]}
+    assert {"python-object", "pymalloc-arena"} <= set(layers)
+    assert [l["layer"] for l in t["layers"] if not l["in_total"]] == ["pymalloc-arena"]
+    for l in t["layers"]:
+        assert len(l["bytes"]) == len(t["time_s"]) and max(l["bytes"]) > 0, l["layer"]
+    # At every point the layers but the arenas add up to the tracked bytes.
+    for i, tracked in enumerate(t["tracked_bytes"]):
+        assert sum(l["bytes"][i] for l in t["layers"] if l["in_total"]) == tracked, i
+    # The cache's objects live in pymalloc: by the end it holds most bytes.
+    assert layers["python-object"]["bytes"][-1] > 20 * MiB
+
+
+def test_browser_expands_the_tree_to_the_cache_and_shows_layers(cache_report, driver):
+    _, report, data, heap = cache_report
+    nodes = data["heap"]["tree"]["nodes"]
+    chain = cache_chain(nodes)
+    seen = driver(report, *[arg for c in chain for arg in ("--tree", tree_label(nodes[c]))])
+    assert seen["console_errors"] == [] and seen["page_errors"] == [], seen
+    assert seen["section_errors"] == []
+    # The root's rows are shown open, largest first.
+    shown = [r["retained"] for r in seen["tree_root"] if r["retained"] is not None]
+    assert shown == [nodes[c]["retained_bytes"] for c in nodes[0]["children"]]
+    steps = seen["tree"]
+    assert [s["label"] for s in steps] == [tree_label(nodes[c]) for c in chain], steps
+    cache = steps[-1]
+    retained = nodes[chain[-1]]["retained_bytes"]
+    total = nodes[0]["retained_bytes"]
+    assert cache["retained"] == retained
+    # cells: object, allocated at, shallow, retained, share
+    assert cache["cells"][3:] == [js_bytes(retained), f"{retained / total * 100:.1f}%"]
+    records = [r for r in cache["children"] if r["label"] is not None]
+    assert [r["label"] for r in records] == [tree_label(nodes[c]) for c in nodes[chain[-1]]["children"]]
+    # Each record under the key the dict holds it by: `[12] __main__.Record`.
+    assert all(re.fullmatch(r"\[\d+\] __main__\.Record", r["label"]) for r in records), records
+    assert len(records) == data["caps"]["tree_children"]
+    more = cache["children"][-1]
+    other = nodes[chain[-1]]["other_children"]
+    assert more["label"] is None
+    assert more["text"] == f"{other:,} more, {js_bytes(nodes[chain[-1]]['other_bytes'])}"
+    # The timeline: one line per layer in use, each with its value on hover.
+    expected = ["time", "tracked", "RSS"] + [
+        l["layer"] if l["in_total"] else ARENA_LABEL for l in data["timeline"]["layers"]]
+    legend = seen["timeline_legend"]
+    assert [label for label, _ in legend] == expected
+    assert all(re.fullmatch(r"[\d.]+ (B|KiB|MiB|GiB)", value) for _, value in legend[1:]), legend
+
+
+def test_temporaries_have_a_flamegraph_and_a_table(profile):
+    capture = profile("temporaries.py")
+    data = embedded_data(capture.path.with_suffix(".html"))
+    flame = data["flames"]["temporary"]
+    top = flame["stacks"][0]
+    leaf = data["frames"][top["f"][-1]]
+    assert (leaf["function"], leaf["line"]) == ("churn", capture.line("temp"))
+    assert (top["b"], top["n"]) == (5000 * 1001, 5000)
+    row = data["tables"]["temporary"]["line"]["rows"][0]
+    assert (row["function"], row["line"], row["count"]) == ("churn", capture.line("temp"), 5000)

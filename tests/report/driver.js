@@ -2,26 +2,30 @@
 // it as a person would, and prints what it saw as one JSON document on
 // stdout for tests/test_report.py to assert on.
 //
-//   node driver.js REPORT.html [--frame TEXT] [--search TEXT] [--screenshots DIR]
+//   node driver.js REPORT.html [--frame TEXT] [--search TEXT] [--tree LABEL]... [--screenshots DIR]
 //
 // --frame: click the first flamegraph frame whose name contains TEXT and
 // report whether it was zoomed to the full width. --search: type TEXT in the
-// flamegraph search. --screenshots: write one PNG per section into DIR.
+// flamegraph search. --tree (repeated): in the dominator tree, click the row
+// labelled LABEL among the children of the row the previous --tree opened
+// (the first among those of the root), and report each row and what it
+// showed. --screenshots: write one PNG per section into DIR.
 // Every wait is on a selector or a condition, never on time.
 "use strict";
 const path = require("path");
 const puppeteer = require("puppeteer-core");
 
 function parse(argv) {
-  const args = { report: null, frame: null, search: null, screenshots: null };
+  const args = { report: null, frame: null, search: null, tree: [], screenshots: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--frame") args.frame = argv[++i];
     else if (a === "--search") args.search = argv[++i];
+    else if (a === "--tree") args.tree.push(argv[++i]);
     else if (a === "--screenshots") args.screenshots = argv[++i];
     else args.report = a;
   }
-  if (!args.report) throw new Error("usage: node driver.js REPORT.html [--frame TEXT] [--search TEXT] [--screenshots DIR]");
+  if (!args.report) throw new Error("usage: node driver.js REPORT.html [--frame TEXT] [--search TEXT] [--tree LABEL]... [--screenshots DIR]");
   return args;
 }
 
@@ -47,6 +51,61 @@ async function flameState(page, text) {
       highlighted: frames.filter((g) => (g.querySelector("rect").getAttribute("fill") || "").toLowerCase() === "#e600e6").map((g) => g.getAttribute("name")),
     };
   }, text);
+}
+
+// The rows shown directly under the dominator-tree row of node `node`.
+async function treeChildren(page, node) {
+  return page.evaluate((node) => {
+    const parent = document.querySelector(`#heap-tree tr[data-node='${node}']`);
+    const depth = Number(parent.dataset.depth);
+    const rows = [];
+    for (let r = parent.nextElementSibling; r && Number(r.dataset.depth) > depth; r = r.nextElementSibling) {
+      if (Number(r.dataset.depth) !== depth + 1) continue;
+      rows.push({
+        node: r.dataset.node == null ? null : Number(r.dataset.node),
+        label: r.dataset.label || null,
+        text: r.querySelector(".tree-label").textContent,
+        retained: r.dataset.retained == null ? null : Number(r.dataset.retained),
+        cells: [...r.children].map((c) => c.textContent),
+      });
+    }
+    return rows;
+  }, node);
+}
+
+// Clicks down the tree along `labels`; each step is the row clicked, with
+// what it showed and the rows it opened.
+async function walkTree(page, labels) {
+  const steps = [];
+  let node = 0;
+  for (const label of labels) {
+    const row = (await treeChildren(page, node)).find((r) => r.label === label);
+    if (!row) {
+      steps.push({ label, missing: true, siblings: (await treeChildren(page, node)).map((r) => r.label) });
+      break;
+    }
+    const selector = `#heap-tree tr[data-node='${row.node}']`;
+    await page.click(selector);
+    await page.waitForSelector(`${selector}[aria-expanded='true']`);
+    steps.push({ ...row, children: await treeChildren(page, row.node) });
+    node = row.node;
+  }
+  return steps;
+}
+
+// The timeline legend after pointing at the middle of the chart: each
+// series' label and the value it shows there.
+async function timelineLegend(page) {
+  const over = await page.$("#timeline-chart .u-over");
+  if (!over) return null;
+  const box = await over.boundingBox();
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await page.waitForFunction(() =>
+    [...document.querySelectorAll("#timeline-chart .u-legend .u-series .u-value")].every((v) => v.textContent !== "" && v.textContent !== "--"),
+  );
+  return page.$$eval("#timeline-chart .u-legend .u-series", (rows) =>
+    rows.map((r) => [r.querySelector(".u-label").textContent, r.querySelector(".u-value").textContent]),
+  );
 }
 
 async function main() {
@@ -78,6 +137,10 @@ async function main() {
     out.timeline_live = await page.$$eval("#timeline-live .live-sites tbody tr", (rows) => rows.map((r) => [...r.children].map((c) => c.textContent)));
     out.heap_types = await page.$$eval("#heap-types tbody tr td:first-child", (tds) => tds.map((t) => t.textContent));
     out.heap_diff = await page.$$eval("#heap-diff tbody tr", (rows) => rows.map((r) => [...r.children].map((c) => c.textContent)));
+
+    out.timeline_legend = await timelineLegend(page);
+    out.tree_root = (await page.$("#heap-tree")) ? await treeChildren(page, 0) : null;
+    if (args.tree.length) out.tree = await walkTree(page, args.tree);
 
     out.flame_before = await flameState(page, args.frame);
     if (args.frame && out.flame_before.frame) {

@@ -1,4 +1,5 @@
-// Flamegraphs of the bytes live at the peak, leaked, and allocated in all:
+// Flamegraphs of the bytes live at the peak, leaked, allocated in all, and
+// of temporaries (blocks freed before their thread allocated again):
 // click to zoom, search (matches highlighted, their share summed), hover
 // details, Python and native frames in different colours, and an inverted
 // view that starts from the allocating lines (leaf sites).
@@ -10,6 +11,7 @@ const VIEWS = {
   peak: "Live at the peak",
   leaks: "Leaked (live when tracking stopped)",
   allocated: "All allocations",
+  temporary: "Temporaries (freed before their thread allocated again)",
 };
 
 function node(name, frame) {
@@ -98,7 +100,7 @@ export function flamegraphs(root, data) {
   const holder = el("div", { id: "flame-chart" });
   root.append(
     note("Python frames are warm colours, native (C, C++, Rust) frames blue; the last frame of a stack names the layer its bytes belong to. " +
-      "Temporaries (short-lived allocations) are not computed yet, so they have no flamegraph."),
+      "Temporaries are allocator churn: blocks made and given back at once, many times, which cost time but never show in a peak."),
     tabs,
     el("div", { class: "controls" }, search, el("label", {}, invert, " inverted: start from the allocating lines"), reset),
     result,

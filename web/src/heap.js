@@ -1,7 +1,9 @@
 // Heap snapshots: the last complete snapshot's types with retained sizes,
 // leak suspects, the biggest retainers with their paths from the roots, the
-// detail of a selected type, and what grew between the first and the last.
+// detail of a selected type, the dominator tree to explore, and what grew
+// between the first and the last.
 import { el, bytes, count, percent, note, place, simpleTable } from "./util.js";
+import { dominatorTree } from "./tree.js";
 
 const path = (p) => (p.length ? p.join(" → ") : "(no path from a root)");
 
@@ -99,7 +101,8 @@ export function heap(root, data) {
       ],
       last.retainers,
     ),
-    note("A dominator-tree explorer is not part of this report yet; retained sizes above come from the dominator tree."),
+    el("h3", {}, "What keeps the memory alive (dominator tree)"),
+    dominatorTree(h.tree),
   );
   if (last.types.length) pick(last.types[0].type);
   root.append(el("h3", {}, "What grew between snapshots"));

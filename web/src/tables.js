@@ -1,8 +1,14 @@
-// Site tables: by peak, leaks, allocated bytes or allocation count, grouped
+// Site tables: by peak, leaks, allocated bytes, allocation count or temporaries, grouped
 // by line, function or file; sortable by any column and filterable.
 import { el, bytes, count, percent } from "./util.js";
 
-const MEASURES = { peak: "Live at the peak", leaks: "Leaked", allocated: "Allocated", count: "Allocations" };
+const MEASURES = {
+  peak: "Live at the peak",
+  leaks: "Leaked",
+  allocated: "Allocated",
+  count: "Allocations",
+  temporary: "Temporaries",
+};
 const GROUPS = { line: "line", function: "function", file: "file" };
 
 const COLUMNS = [

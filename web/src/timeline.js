@@ -1,6 +1,6 @@
-// Timeline: RSS and tracked memory over time, with the peak, heap snapshots
-// and garbage collections marked; a click picks the nearest checkpoint and
-// lists what was live then.
+// Timeline: RSS, tracked memory and each layer's live bytes over time, with
+// the peak, heap snapshots and garbage collections marked; a click picks the
+// nearest checkpoint and lists what was live then.
 import uPlot from "uplot";
 import { el, bytes, count, seconds, note, place, simpleTable } from "./util.js";
 
@@ -35,6 +35,27 @@ function drawMarkers(marks) {
       ctx.stroke();
     }
     ctx.restore();
+  };
+}
+
+// One colour per layer, by name; pymalloc's arenas are drawn dashed and
+// grey: they are capacity the objects' bytes already count, not more use.
+const LAYER_COLOURS = {
+  "python-raw": "#8c564b",
+  "python-mem": "#e377c2",
+  "python-object": "#2ca02c",
+  "native-heap": "#9467bd",
+  mmap: "#17becf",
+};
+
+function layerSeries(layer) {
+  const arena = !layer.in_total;
+  return {
+    label: arena ? `${layer.layer} (capacity, not in tracked)` : layer.layer,
+    stroke: arena ? "#7f7f7f" : LAYER_COLOURS[layer.layer] || "#bcbd22",
+    dash: arena ? [6, 4] : undefined,
+    width: 1,
+    value: (u, v) => (v == null ? "" : bytes(v)),
   };
 }
 
@@ -77,7 +98,9 @@ export function timeline(root, data) {
   root.append(
     note(
       "Tracked memory is what the program's allocations hold (all layers but pymalloc arenas); RSS is what the OS counts for the process. " +
-        "Per-layer lines over time are not recorded yet. Red line: the peak; green dashed: heap snapshots; purple dashed: garbage collections (not recorded yet). " +
+        "The thin lines are the live bytes of each layer (layers that never held anything are left out); their sum is the tracked line, " +
+        "except pymalloc-arena, dashed grey: the arenas are capacity the python-object blocks live in, already counted there. " +
+        "Click a name in the legend to hide or show its line. Red line: the peak; green dashed: heap snapshots; purple dashed: garbage collections (not recorded yet). " +
         "Click the chart to see what was live at the nearest checkpoint.",
     ),
     chart,
@@ -106,10 +129,11 @@ export function timeline(root, data) {
       { label: "time", value: (u, v) => (v == null ? "" : seconds(v)) },
       { label: "tracked", stroke: "#1f77b4", fill: "rgba(31,119,180,0.1)", value: (u, v) => (v == null ? "" : bytes(v)) },
       { label: "RSS", stroke: "#ff7f0e", value: (u, v) => (v == null ? "" : bytes(v)) },
+      ...t.layers.map(layerSeries),
     ],
     hooks: { draw: [drawMarkers(marks)] },
   };
-  const plot = new uPlot(opts, [t.time_s, t.tracked_bytes, t.rss_bytes], chart);
+  const plot = new uPlot(opts, [t.time_s, t.tracked_bytes, t.rss_bytes, ...t.layers.map((l) => l.bytes)], chart);
   plot.over.addEventListener("click", () => {
     if (cps.length === 0 || plot.cursor.left == null || plot.cursor.left < 0) return;
     select(nearest(cps, plot.posToVal(plot.cursor.left, "x")));

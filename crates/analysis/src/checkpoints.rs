@@ -8,21 +8,14 @@
 //! blocks plus `count × top` rows, never to the number of events.
 
 use memsleuth_format::Record;
-use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use crate::replay::{is_event, LiveSet, StackStats};
-use crate::symbols::{Frame, Symbols};
+use crate::replay::{is_event, LiveSet};
+use crate::sites::{by_line, LineSite};
+use crate::symbols::Symbols;
 
 /// One line's live bytes at a checkpoint.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct LiveSite {
-    pub file: String,
-    pub line: u32,
-    pub function: String,
-    pub bytes: u64,
-    pub count: u64,
-}
+pub type LiveSite = LineSite;
 
 /// What was live at one timeline sample.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -55,43 +48,13 @@ fn chosen_samples(samples: usize, count: usize) -> Vec<usize> {
 
 /// The lines of the live stacks, largest first, cut to `top`.
 fn live_sites(live: &LiveSet, symbols: &Symbols, top: usize) -> (Vec<LiveSite>, u64, u64) {
-    let mut lines: FxHashMap<(String, u32, String), (u64, u64)> = FxHashMap::default();
     // Arenas hold the blocks the Python layers count.
     let counted = live
         .by_stack()
         .into_iter()
-        .filter(|(key, _)| key.layer.counts_in_total());
-    for (key, StackStats { bytes, count }) in counted {
-        let (frames, _) = symbols.resolve(key);
-        // The innermost Python frame names the program's line, as in the
-        // tables grouped by line.
-        let leaf = frames
-            .iter()
-            .find(|f| !f.is_native())
-            .or(frames.first())
-            .cloned()
-            .unwrap_or_else(Frame::no_python);
-        let e = lines
-            .entry((leaf.file, leaf.line, leaf.function))
-            .or_default();
-        e.0 += bytes;
-        e.1 += count;
-    }
-    let mut sites: Vec<LiveSite> = lines
-        .into_iter()
-        .map(|((file, line, function), (bytes, count))| LiveSite {
-            file,
-            line,
-            function,
-            bytes,
-            count,
-        })
-        .collect();
-    sites.sort_by(|a, b| {
-        b.bytes
-            .cmp(&a.bytes)
-            .then_with(|| (&a.file, a.line).cmp(&(&b.file, b.line)))
-    });
+        .filter(|(key, _)| key.layer.counts_in_total())
+        .map(|(key, stats)| (key, stats.bytes, stats.count));
+    let mut sites = by_line(counted, symbols);
     let rest = sites.split_off(top.min(sites.len()));
     let other_bytes = rest.iter().map(|s| s.bytes).sum();
     (sites, rest.len() as u64, other_bytes)

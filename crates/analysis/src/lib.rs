@@ -24,10 +24,11 @@ mod merge;
 mod replay;
 mod sites;
 mod symbols;
+mod temporaries;
 
 pub use checkpoints::{checkpoints, Checkpoint, LiveSite};
 pub use replay::{
     analyze, CompletenessSource, LayerTotals, Profile, SiteKey, StackStats, TimelinePoint,
 };
-pub use sites::{collapsed_stacks, sites, Grouping, Measure, Site};
+pub use sites::{collapsed_stacks, sites, Grouping, LineSite, Measure, Site};
 pub use symbols::{Frame, Symbols};

@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::blockmap::BlockMap;
 use crate::symbols::Symbols;
+use crate::temporaries::Temporaries;
 
 /// What allocations are grouped by before symbolization: the Python stack,
 /// the native stack (0 when not recorded) and the layer.
@@ -61,6 +62,9 @@ pub struct TimelinePoint {
     pub time_s: f64,
     pub rss_bytes: u64,
     pub tracked_bytes: u64,
+    /// Live bytes of each layer, in [`Domain::ALL`] order (pymalloc's
+    /// arenas included, though they are not in `tracked_bytes`).
+    pub layer_bytes: [u64; Domain::ALL.len()],
 }
 
 /// Everything the first answers need, computed from one capture.
@@ -77,6 +81,8 @@ pub struct Profile {
     pub peak_by_stack: FxHashMap<SiteKey, StackStats>,
     pub leaks_by_stack: FxHashMap<SiteKey, StackStats>,
     pub allocated_by_stack: FxHashMap<SiteKey, StackStats>,
+    /// Temporaries (see `temporaries.rs`) by site.
+    pub temporary_by_stack: FxHashMap<SiteKey, StackStats>,
     /// Every layer that holds anything, in [`Domain::ALL`] order.
     pub layers: Vec<LayerTotals>,
     pub timeline: Vec<TimelinePoint>,
@@ -241,6 +247,15 @@ impl LiveSet {
         }
     }
 
+    /// The size and site of the live block at `addr` in `domain`'s map.
+    pub(crate) fn block(&self, domain: Domain, addr: u64) -> Option<(u64, SiteKey)> {
+        let block = match domain {
+            Domain::Arena => self.arenas.get(&addr),
+            _ => self.blocks.get(addr),
+        };
+        block.map(|b| (b.size, b.key))
+    }
+
     /// Live bytes of the layers that count in the total.
     pub(crate) fn bytes(&self) -> u64 {
         self.bytes
@@ -316,6 +331,7 @@ where
     };
     let mut last_sample: Option<(u64, u64)> = None;
     let mut snapshots = 0u32;
+    let mut temporaries = Temporaries::default();
     for record in records.by_ref() {
         let record = record?;
         if symbols.learn(&record) {
@@ -327,6 +343,7 @@ where
                     time_s: time_ns as f64 / 1e9,
                     rss_bytes,
                     tracked_bytes: live.bytes,
+                    layer_bytes: live.by_layer,
                 });
                 if mark.after.is_none() && peak_bytes > 0 {
                     mark.after = Some((event_index, time_ns));
@@ -337,6 +354,7 @@ where
             Record::End { time_ns } => end_ns = end_ns.max(time_ns),
             Record::SnapshotEnd { .. } => snapshots += 1,
             ref r if is_event(r) => {
+                temporaries.observe(r, &live, &symbols);
                 if let Some((size, key)) = live.apply(r) {
                     if key.layer.counts_in_total() {
                         total_allocated_bytes += size;
@@ -389,6 +407,7 @@ where
         peak_by_stack,
         leaks_by_stack,
         allocated_by_stack,
+        temporary_by_stack: temporaries.by_stack,
         layers,
         timeline,
         symbols,

@@ -8,7 +8,7 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::replay::{Profile, SiteKey, StackStats};
-use crate::symbols::Frame;
+use crate::symbols::{Frame, Symbols};
 
 /// Which blocks a table is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +21,9 @@ pub enum Measure {
     Allocated,
     /// Every allocation made, ranked by number of allocations.
     Count,
+    /// Temporaries: blocks freed before their thread allocated anything
+    /// else, ranked by their number.
+    Temporary,
 }
 
 impl Measure {
@@ -30,16 +33,17 @@ impl Measure {
             Measure::Leaks => "leaks",
             Measure::Allocated => "allocated",
             Measure::Count => "count",
+            Measure::Temporary => "temporary",
         }
     }
 
-    /// What this measure ranks by: the number of allocations for `Count`,
-    /// bytes for every other measure.
+    /// What this measure ranks by: the number of blocks for `Count` and
+    /// `Temporary` (churn is in the number of round trips), bytes for every
+    /// other measure.
     pub fn ranked_value(self, bytes: u64, count: u64) -> u64 {
-        if self == Measure::Count {
-            count
-        } else {
-            bytes
+        match self {
+            Measure::Count | Measure::Temporary => count,
+            _ => bytes,
         }
     }
 }
@@ -104,6 +108,54 @@ fn site_frame(frames: &[Frame]) -> &Frame {
     frames.iter().find(|f| !f.is_native()).unwrap_or(&frames[0])
 }
 
+/// Bytes and blocks of the stacks that end at one line, its site frame (as
+/// `table --group line` groups them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LineSite {
+    pub file: String,
+    pub line: u32,
+    pub function: String,
+    pub bytes: u64,
+    pub count: u64,
+}
+
+/// Sums `(site, bytes, blocks)` by line; most bytes first (then most
+/// blocks, then by place, so that the order is stable).
+pub(crate) fn by_line(
+    per_site: impl IntoIterator<Item = (SiteKey, u64, u64)>,
+    symbols: &Symbols,
+) -> Vec<LineSite> {
+    let mut lines: FxHashMap<(String, u32, String), (u64, u64)> = FxHashMap::default();
+    for (key, bytes, count) in per_site {
+        let (frames, _) = symbols.resolve(key);
+        if frames.is_empty() {
+            continue;
+        }
+        let frame = site_frame(&frames);
+        let e = lines
+            .entry((frame.file.clone(), frame.line, frame.function.clone()))
+            .or_default();
+        e.0 += bytes;
+        e.1 += count;
+    }
+    let mut sites: Vec<LineSite> = lines
+        .into_iter()
+        .map(|((file, line, function), (bytes, count))| LineSite {
+            file,
+            line,
+            function,
+            bytes,
+            count,
+        })
+        .collect();
+    sites.sort_by(|a, b| {
+        (b.bytes, b.count)
+            .cmp(&(a.bytes, a.count))
+            .then_with(|| (&a.file, a.line, &a.function).cmp(&(&b.file, b.line, &b.function)))
+    });
+    sites
+}
+
 fn key(frames: &[Frame], grouping: Grouping) -> Key {
     let leaf = site_frame(frames);
     match grouping {
@@ -119,6 +171,7 @@ fn table(profile: &Profile, measure: Measure) -> &FxHashMap<SiteKey, StackStats>
         Measure::Peak => &profile.peak_by_stack,
         Measure::Leaks => &profile.leaks_by_stack,
         Measure::Allocated | Measure::Count => &profile.allocated_by_stack,
+        Measure::Temporary => &profile.temporary_by_stack,
     }
 }
 

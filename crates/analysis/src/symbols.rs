@@ -176,6 +176,20 @@ impl Symbols {
         (frames, thread)
     }
 
+    /// The root of a stack's frame tree: one per thread, so it tells which
+    /// thread a stack ran on (a capture's frame trees never join).
+    pub(crate) fn thread_root(&self, stack: u32) -> u32 {
+        let mut node = stack;
+        // Bounded for the same reason as `python_stack`.
+        for _ in 0..=self.frames.len() {
+            match self.frames.get(&node) {
+                Some(f) => node = f.parent,
+                None => break,
+            }
+        }
+        node
+    }
+
     /// The Python frames of a stack, innermost first, and its thread.
     fn python_stack(&self, stack: u32) -> (Vec<PythonFrame>, Option<u64>) {
         let mut frames = Vec::new();

@@ -161,6 +161,8 @@ pub enum ByArg {
     Leaks,
     Allocated,
     Count,
+    /// Blocks freed before their thread allocated anything else (allocator churn).
+    Temporary,
 }
 
 impl From<ByArg> for Measure {
@@ -170,6 +172,7 @@ impl From<ByArg> for Measure {
             ByArg::Leaks => Measure::Leaks,
             ByArg::Allocated => Measure::Allocated,
             ByArg::Count => Measure::Count,
+            ByArg::Temporary => Measure::Temporary,
         }
     }
 }

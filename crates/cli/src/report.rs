@@ -85,13 +85,6 @@ fn heap(capture: &Path, name: &str, caps: Caps) -> Result<HeapPart> {
         _ => None,
     };
     let analysis = HeapAnalysis::new(last, &heap_capture.symbols);
-    let section = memsleuth_report::heap_section(
-        name,
-        &heap_capture,
-        &analysis,
-        compared,
-        caps.heap_rows,
-        caps.heap_types_detailed,
-    );
+    let section = memsleuth_report::heap_section(name, &heap_capture, &analysis, compared, &caps);
     Ok((markers, Some(section)))
 }

@@ -8,6 +8,7 @@
 //! counted in the data so the page can say what it leaves out.
 
 mod data;
+mod domtree;
 mod flame;
 mod heap;
 mod page;

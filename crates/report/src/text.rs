@@ -206,6 +206,9 @@ pub fn table_text(
         Measure::Leaks => "bytes still live at exit",
         Measure::Allocated => "bytes allocated in total",
         Measure::Count => "number of allocations",
+        Measure::Temporary => {
+            "number of temporaries (blocks freed before their thread allocated again)"
+        }
     };
     let heading = format!("Sites by {what}, grouped by {}:", grouping.name());
     let _ = writeln!(out, "{}", style.strong(&heading));

@@ -22,6 +22,7 @@ mod retained;
 mod sites;
 mod snapshot;
 mod suspects;
+pub mod tree;
 mod types;
 
 #[cfg(test)]

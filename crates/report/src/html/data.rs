@@ -22,6 +22,12 @@ pub struct Caps {
     pub table_rows: usize,
     pub heap_rows: usize,
     pub heap_types_detailed: usize,
+    /// Children embedded per node of the dominator tree, largest first.
+    pub tree_children: usize,
+    /// Levels of the dominator tree embedded below its super-root.
+    pub tree_depth: usize,
+    /// Nodes of the dominator tree embedded in all.
+    pub tree_nodes: usize,
 }
 
 impl Default for Caps {
@@ -34,6 +40,9 @@ impl Default for Caps {
             table_rows: 500,
             heap_rows: 50,
             heap_types_detailed: 10,
+            tree_children: 20,
+            tree_depth: 8,
+            tree_nodes: 2000,
         }
     }
 }
@@ -58,6 +67,8 @@ pub struct Flames {
     pub peak: FlameJson,
     pub leaks: FlameJson,
     pub allocated: FlameJson,
+    /// Bytes of temporaries (`docs/definitions.md`), by stack.
+    pub temporary: FlameJson,
 }
 
 #[derive(Serialize)]
@@ -101,6 +112,7 @@ pub struct TablesByMeasure {
     pub leaks: Tables,
     pub allocated: Tables,
     pub count: Tables,
+    pub temporary: Tables,
 }
 
 fn table(profile: &Profile, measure: Measure, grouping: Grouping, cap: usize) -> TableData {
@@ -185,6 +197,7 @@ pub fn report_data(
         leaks: tables(profile, Measure::Leaks, caps.table_rows),
         allocated: tables(profile, Measure::Allocated, caps.table_rows),
         count: tables(profile, Measure::Count, caps.table_rows),
+        temporary: tables(profile, Measure::Temporary, caps.table_rows),
     };
     let mut frames = FrameTable::default();
     let flames = Flames {
@@ -203,6 +216,12 @@ pub fn report_data(
         allocated: flame(
             profile,
             &profile.allocated_by_stack,
+            &mut frames,
+            caps.flame_stacks,
+        ),
+        temporary: flame(
+            profile,
+            &profile.temporary_by_stack,
             &mut frames,
             caps.flame_stacks,
         ),
