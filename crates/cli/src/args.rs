@@ -240,6 +240,20 @@ pub struct StacksArgs {
     pub at: AtArg,
 }
 
+/// How `heap` and `diff` print their tables.
+#[derive(Args)]
+pub struct HeapOutput {
+    /// How many rows in each table (0 for all).
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// Print JSON (schema in docs/json.md).
+    #[arg(long)]
+    pub json: bool,
+    /// Show byte counts as exact integers instead of KiB, MiB and GiB.
+    #[arg(long)]
+    pub bytes: bool,
+}
+
 #[derive(Args)]
 pub struct HeapArgs {
     /// A capture with heap snapshots (`memsleuth run --snapshot-at exit ...`).
@@ -250,15 +264,8 @@ pub struct HeapArgs {
     /// Show one type: its biggest instances, where they were allocated, what keeps them alive.
     #[arg(long = "type", value_name = "NAME")]
     pub type_name: Option<String>,
-    /// How many rows in each table (0 for all).
-    #[arg(long, default_value_t = 20)]
-    pub limit: usize,
-    /// Print JSON (schema in docs/json.md).
-    #[arg(long)]
-    pub json: bool,
-    /// Show byte counts as exact integers instead of KiB, MiB and GiB.
-    #[arg(long)]
-    pub bytes: bool,
+    #[command(flatten)]
+    pub output: HeapOutput,
 }
 
 #[derive(Args)]
@@ -272,15 +279,8 @@ pub struct DiffArgs {
     /// A later capture of the same process: the last snapshots of both are compared.
     #[arg(value_name = "LATER")]
     pub later: Option<PathBuf>,
-    /// How many rows in each table (0 for all).
-    #[arg(long, default_value_t = 20)]
-    pub limit: usize,
-    /// Print JSON (schema in docs/json.md).
-    #[arg(long)]
-    pub json: bool,
-    /// Show byte counts as exact integers instead of KiB, MiB and GiB.
-    #[arg(long)]
-    pub bytes: bool,
+    #[command(flatten)]
+    pub output: HeapOutput,
 }
 
 /// The formats `memsleuth export` writes; each is one variant here and its

@@ -32,18 +32,18 @@ pub fn heap(args: &HeapArgs) -> Result<i32> {
     let name = args.capture.display().to_string();
     let heap = HeapAnalysis::new(&snapshot, &capture.symbols);
     let Some(type_name) = &args.type_name else {
-        let doc = memsleuth_report::heap_json(&name, &capture, &heap, args.limit);
-        return print(args.json, &doc, || {
-            memsleuth_report::heap_text(&doc, stdout_style(args.bytes))
+        let doc = memsleuth_report::heap_json(&name, &capture, &heap, args.output.limit);
+        return print(args.output.json, &doc, || {
+            memsleuth_report::heap_text(&doc, stdout_style(args.output.bytes))
         });
     };
     let group = heap
         .groups
         .find(type_name)
         .map_err(|e| anyhow::anyhow!(type_not_found(&name, snapshot.id, type_name, e)))?;
-    let doc = memsleuth_report::heap_type_json(&name, &capture, &heap, group, args.limit);
-    print(args.json, &doc, || {
-        memsleuth_report::heap_type_text(&doc, stdout_style(args.bytes))
+    let doc = memsleuth_report::heap_type_json(&name, &capture, &heap, group, args.output.limit);
+    print(args.output.json, &doc, || {
+        memsleuth_report::heap_type_text(&doc, stdout_style(args.output.bytes))
     })
 }
 
@@ -59,10 +59,10 @@ pub fn diff_command(args: &DiffArgs) -> Result<i32> {
             capture: after_path.display().to_string(),
             snapshot: SnapshotJson::of(&after),
         },
-        diff: diff(&base, &after, &capture.symbols, args.limit),
+        diff: diff(&base, &after, &capture.symbols, args.output.limit),
     };
-    print(args.json, &doc, || {
-        memsleuth_report::diff_text(&doc, stdout_style(args.bytes))
+    print(args.output.json, &doc, || {
+        memsleuth_report::diff_text(&doc, stdout_style(args.output.bytes))
     })
 }
 
