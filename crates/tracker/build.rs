@@ -26,6 +26,7 @@ fn main() {
     println!("cargo:rerun-if-changed=src/cpython_shim.c");
     println!("cargo:rerun-if-changed=src/heap_shim.c");
     println!("cargo:rerun-if-changed=src/frames.h");
+    println!("cargo:rerun-if-changed=src/pystr.h");
     println!("cargo:rerun-if-env-changed=PYO3_PYTHON");
     shim("src/cpython_shim.c", include).compile("memsleuth_cpython_shim");
     // The heap walk reads the collector's private state, whose headers only

@@ -205,14 +205,8 @@ pub struct TableArgs {
     /// What makes two allocations the same site.
     #[arg(long, value_enum, default_value = "line")]
     pub group: GroupArg,
-    /// How many rows to print (0 for all).
-    #[arg(long, default_value_t = 20)]
-    pub limit: usize,
-    #[arg(long)]
-    pub json: bool,
-    /// Show byte counts as exact integers instead of KiB, MiB and GiB.
-    #[arg(long)]
-    pub bytes: bool,
+    #[command(flatten)]
+    pub output: TableOutput,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -240,9 +234,9 @@ pub struct StacksArgs {
     pub at: AtArg,
 }
 
-/// How `heap` and `diff` print their tables.
+/// How `table`, `heap` and `diff` print their tables.
 #[derive(Args)]
-pub struct HeapOutput {
+pub struct TableOutput {
     /// How many rows in each table (0 for all).
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
@@ -265,7 +259,7 @@ pub struct HeapArgs {
     #[arg(long = "type", value_name = "NAME")]
     pub type_name: Option<String>,
     #[command(flatten)]
-    pub output: HeapOutput,
+    pub output: TableOutput,
 }
 
 #[derive(Args)]
@@ -280,7 +274,7 @@ pub struct DiffArgs {
     #[arg(value_name = "LATER")]
     pub later: Option<PathBuf>,
     #[command(flatten)]
-    pub output: HeapOutput,
+    pub output: TableOutput,
 }
 
 /// The formats `memsleuth export` writes; each is one variant here and its

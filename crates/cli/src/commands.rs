@@ -84,15 +84,15 @@ pub fn table(args: &TableArgs) -> Result<i32> {
     let profile = read(&args.capture)?;
     let (measure, grouping): (Measure, Grouping) = (args.by.into(), args.group.into());
     let mut rows = memsleuth_analysis::sites(&profile, measure, grouping);
-    if args.limit > 0 {
-        rows.truncate(args.limit);
+    if args.output.limit > 0 {
+        rows.truncate(args.output.limit);
     }
-    if args.json {
+    if args.output.json {
         print_json(&memsleuth_report::table_json(rows, measure, grouping))?;
     } else {
         print!(
             "{}",
-            memsleuth_report::table_text(&rows, measure, grouping, stdout_style(args.bytes))
+            memsleuth_report::table_text(&rows, measure, grouping, stdout_style(args.output.bytes))
         );
     }
     Ok(0)

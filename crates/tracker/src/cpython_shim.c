@@ -19,6 +19,7 @@
 #include <internal/pycore_code.h>
 #endif
 #include "frames.h"
+#include "pystr.h"
 
 /* The line-table encoding that `ms_code_info` hands out. */
 enum { MS_LNOTAB = 1, MS_LINETABLE_310 = 2, MS_LOCATIONS_311 = 3 };
@@ -63,13 +64,7 @@ static PyThreadState *this_thread_tstate(void) {
 
 static ms_buf str_buf(PyObject *s) {
     ms_buf b = {0, 0, 0};
-    if (s == NULL || !PyUnicode_Check(s)) return b;
-#if PY_VERSION_HEX < 0x030C0000
-    if (!PyUnicode_IS_READY(s)) return b;
-#endif
-    b.data = PyUnicode_DATA(s);
-    b.len = PyUnicode_GET_LENGTH(s);
-    b.kind = (int)PyUnicode_KIND(s);
+    ms_str_chars(s, &b.data, &b.len, &b.kind);
     return b;
 }
 

@@ -36,6 +36,7 @@
 #include <internal/pycore_code.h>
 #endif
 #include "frames.h"
+#include "pystr.h"
 
 /* How an edge is named; the values are the capture format's edge kinds. */
 enum { MS_ATTR = 0, MS_KEY = 1, MS_INDEX = 2, MS_INTERNAL = 3 };
@@ -582,13 +583,7 @@ typedef struct {
 /* The characters of a str, or len -1 when `o` is not a ready str. */
 ms_text ms_heap_str(PyObject *o) {
     ms_text t = {0, -1, 0};
-    if (o == NULL || !PyUnicode_Check(o)) return t;
-#if PY_VERSION_HEX < 0x030C0000
-    if (!PyUnicode_IS_READY(o)) return t;
-#endif
-    t.data = PyUnicode_DATA(o);
-    t.len = PyUnicode_GET_LENGTH(o);
-    t.kind = (int)PyUnicode_KIND(o);
+    ms_str_chars(o, &t.data, &t.len, &t.kind);
     return t;
 }
 
