@@ -32,6 +32,22 @@ def take_snapshot(trigger: str = "api") -> tuple[int, int]:
     Raises ``TrackerError`` when no capture is being written.
     """
 
+def gc_callback(phase: str, info: dict[str, int]) -> None:
+    """Marks a collection's start and end in the capture; installed in ``gc.callbacks``."""
+
+def record_memory_state(label: str) -> None:
+    """Append what pymalloc, glibc, the kernel and the collector say about
+    memory now, without recording the allocations the measuring makes.
+
+    Raises ``TrackerError`` when not tracking.
+    """
+
+def trim_native_heap() -> bool:
+    """``malloc_trim(0)``; true when the C library returned memory."""
+
+def note_fork() -> None:
+    """Marks a fork in the capture; called in the parent after ``os.fork()``."""
+
 def built_for_python_hex() -> int:
     """``PY_VERSION_HEX`` of the interpreter this extension was compiled for."""
 

@@ -46,6 +46,7 @@ class RunnerOptions:
     snapshot_at_exit: bool = False
     snapshot_on: str | None = None
     snapshot_every_ms: int | None = None
+    trim_probe: bool = False
 
 
 def _fail(message: str) -> NoReturn:
@@ -56,17 +57,19 @@ def _fail(message: str) -> NoReturn:
 def parse_args(argv: list[str]) -> RunnerOptions:
     """Parses the private protocol between the CLI and this runner."""
     capture, prefix, force, interval_ms, kind = None, "memsleuth-", False, 10, "script"
-    native_stacks, native_memory, at_exit = False, True, False
+    native_stacks, native_memory, at_exit, trim_probe = False, True, False, False
     snapshot_on: str | None = None
     snapshot_every_ms: int | None = None
+    trim_probe: bool = False
     i = 0
     while i < len(argv) and argv[i] != "--":
         flag = argv[i]
-        if flag in ("--force", "--native", "--python-only", "--snapshot-at-exit"):
+        if flag in ("--force", "--native", "--python-only", "--snapshot-at-exit", "--trim-probe"):
             force = force or flag == "--force"
             native_stacks = native_stacks or flag == "--native"
             native_memory = native_memory and flag != "--python-only"
             at_exit = at_exit or flag == "--snapshot-at-exit"
+            trim_probe = trim_probe or flag == "--trim-probe"
             i += 1
             continue
         if i + 1 >= len(argv):
@@ -102,6 +105,7 @@ def parse_args(argv: list[str]) -> RunnerOptions:
         at_exit,
         snapshot_on,
         snapshot_every_ms,
+        trim_probe,
     )
 
 
@@ -238,6 +242,21 @@ def _duration(ms: int) -> str:
 
 
 _snapshots: _Snapshots | None = None
+_trim_probe = False
+
+def _record_memory_state(label: str) -> None:
+    """Measures the memory managers into the capture; a failure is reported, never raised."""
+    try:
+        _native.record_memory_state(label)
+    except _native.TrackerError as e:
+        sys.stderr.write(f"memsleuth: warning: no memory measurement ({label}): {e}\n")
+
+
+def _measure_at_exit() -> None:
+    _record_memory_state("exit")
+    if _trim_probe:
+        _native.trim_native_heap()
+        _record_memory_state("after-trim")
 
 
 def _stop() -> None:
@@ -246,12 +265,15 @@ def _stop() -> None:
     if not _native.is_tracking():
         return
     gc.collect()
+    _measure_at_exit()
     if _snapshots is not None:
         _snapshots.finish()
     try:
         _native.stop_tracking()
     except _native.TrackerError as e:
         sys.stderr.write(f"memsleuth: error: {e}\n")
+    if _native.gc_callback in gc.callbacks:
+        gc.callbacks.remove(_native.gc_callback)
 
 
 def _user_traceback(tb: types.TracebackType | None) -> types.TracebackType | None:
@@ -293,6 +315,9 @@ def main() -> None:
     _prepare(target)
     program = _load(target)
     capture = options.capture or f"{options.capture_prefix}{os.getpid()}.msl"
+    # Installed before tracking starts, so that installing them is not in the capture.
+    gc.callbacks.append(_native.gc_callback)
+    os.register_at_fork(after_in_parent=_native.note_fork)
     try:
         _native.start_tracking(
             capture,
@@ -305,8 +330,10 @@ def main() -> None:
         )
     except _native.TrackerError as e:
         _fail(str(e))
-    global _snapshots
+    _record_memory_state("start")
+    global _snapshots, _trim_probe
     _snapshots = _Snapshots(options)
+    _trim_probe = options.trim_probe
     # Registered before the program runs, so it runs after every handler the program registers.
     atexit.register(_stop)
     try:

@@ -115,6 +115,22 @@ impl<B: Copy> BlockMap<B> {
         Some(&self.slab[index as usize])
     }
 
+    /// Every block with its address, in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, &B)> + '_ {
+        self.pages
+            .iter()
+            .flat_map(move |(&page, &p)| {
+                self.slots[p as usize]
+                    .iter()
+                    .enumerate()
+                    .filter_map(move |(slot, &cell)| {
+                        let addr = page << PAGE_SHIFT | (slot as u64) << SLOT_SHIFT;
+                        cell.checked_sub(1).map(|i| (addr, &self.slab[i as usize]))
+                    })
+            })
+            .chain(self.unaligned.iter().map(|(&a, b)| (a, b)))
+    }
+
     /// Every block, in no particular order.
     pub(crate) fn values(&self) -> impl Iterator<Item = &B> + '_ {
         self.slots
@@ -150,6 +166,25 @@ mod tests {
         let mut all: Vec<char> = map.values().copied().collect();
         all.sort();
         assert_eq!(all, vec!['B', 'c', 'd']);
+    }
+
+    #[test]
+    fn iterates_every_block_with_its_address() {
+        let mut m = BlockMap::default();
+        for addr in [0x1000_0010u64, 0x1000_0ff0, 0x2000_0000, 0x3000_0008] {
+            m.insert(addr, addr * 2);
+        }
+        m.remove(0x2000_0000);
+        let mut seen: Vec<(u64, u64)> = m.iter().map(|(a, &b)| (a, b)).collect();
+        seen.sort_unstable();
+        assert_eq!(
+            seen,
+            vec![
+                (0x1000_0010, 0x2000_0020),
+                (0x1000_0ff0, 0x2000_1fe0),
+                (0x3000_0008, 0x6000_0010)
+            ]
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod blockmap;
 mod checkpoints;
 pub mod heap;
 pub mod linetable;
+pub mod memory;
 mod merge;
 mod replay;
 mod sites;

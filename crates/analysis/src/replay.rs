@@ -15,6 +15,7 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::blockmap::BlockMap;
+use crate::memory::{self, pymalloc, MemoryFacts, MemoryObserver};
 use crate::symbols::Symbols;
 use crate::temporaries::Temporaries;
 
@@ -62,6 +63,9 @@ pub struct TimelinePoint {
     pub time_s: f64,
     pub rss_bytes: u64,
     pub tracked_bytes: u64,
+    /// Live blocks pymalloc serves (object and mem requests of at most 512
+    /// bytes), each rounded up to its size class.
+    pub pymalloc_block_bytes: u64,
     /// Live bytes of each layer, in [`Domain::ALL`] order (pymalloc's
     /// arenas included, though they are not in `tracked_bytes`).
     pub layer_bytes: [u64; Domain::ALL.len()],
@@ -89,6 +93,8 @@ pub struct Profile {
     pub symbols: Symbols,
     /// Complete heap snapshots in the capture (see `heap`).
     pub snapshots: u32,
+    /// The memory managers and the collector (see `memory`).
+    pub memory: MemoryFacts,
 }
 
 impl Profile {
@@ -119,6 +125,8 @@ pub(crate) struct LiveSet {
     /// Live bytes of the layers that count in the total.
     bytes: u64,
     by_layer: [u64; Domain::ALL.len()],
+    /// Live pymalloc blocks, rounded to their size class.
+    pymalloc_bytes: u64,
 }
 
 impl LiveSet {
@@ -178,6 +186,9 @@ impl LiveSet {
     }
 
     fn grow(&mut self, layer: Domain, size: u64) {
+        if pymalloc::is_pymalloc_block(layer, size) {
+            self.pymalloc_bytes += pymalloc::size_class(size);
+        }
         self.by_layer[layer as usize] += size;
         if layer.counts_in_total() {
             self.bytes += size;
@@ -185,6 +196,9 @@ impl LiveSet {
     }
 
     fn shrink(&mut self, layer: Domain, size: u64) {
+        if pymalloc::is_pymalloc_block(layer, size) {
+            self.pymalloc_bytes -= pymalloc::size_class(size);
+        }
         self.by_layer[layer as usize] -= size;
         if layer.counts_in_total() {
             self.bytes -= size;
@@ -254,6 +268,21 @@ impl LiveSet {
             _ => self.blocks.get(addr),
         };
         block.map(|b| (b.size, b.key))
+    }
+
+    /// Live bytes of each layer, in [`Domain::ALL`] order.
+    pub(crate) fn layer_bytes(&self) -> [u64; Domain::ALL.len()] {
+        self.by_layer
+    }
+
+    /// The live pymalloc arenas: (start, size).
+    pub(crate) fn arenas(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.arenas.iter().map(|(&a, b)| (a, b.size))
+    }
+
+    /// The live blocks of the Python layers and the C heap: (address, size, site).
+    pub(crate) fn heap_blocks(&self) -> impl Iterator<Item = (u64, u64, SiteKey)> + '_ {
+        self.blocks.iter().map(|(a, b)| (a, b.size, b.key))
     }
 
     /// Live bytes of the layers that count in the total.
@@ -332,6 +361,7 @@ where
     let mut last_sample: Option<(u64, u64)> = None;
     let mut snapshots = 0u32;
     let mut temporaries = Temporaries::default();
+    let mut memory = MemoryObserver::default();
     for record in records.by_ref() {
         let record = record?;
         if symbols.learn(&record) {
@@ -343,6 +373,7 @@ where
                     time_s: time_ns as f64 / 1e9,
                     rss_bytes,
                     tracked_bytes: live.bytes,
+                    pymalloc_block_bytes: live.pymalloc_bytes,
                     layer_bytes: live.by_layer,
                 });
                 if mark.after.is_none() && peak_bytes > 0 {
@@ -353,8 +384,14 @@ where
             }
             Record::End { time_ns } => end_ns = end_ns.max(time_ns),
             Record::SnapshotEnd { .. } => snapshots += 1,
+            Record::GcStart { .. }
+            | Record::GcEnd { .. }
+            | Record::GcScratch { .. }
+            | Record::MemoryState(_)
+            | Record::Fork { .. } => memory.observe(&record, &live),
             ref r if is_event(r) => {
                 temporaries.observe(r, &live, &symbols);
+                memory.observe(r, &live);
                 if let Some((size, key)) = live.apply(r) {
                     if key.layer.counts_in_total() {
                         total_allocated_bytes += size;
@@ -381,12 +418,15 @@ where
     let completeness = records.completeness();
     let leaks_by_stack = live.by_stack();
     let (leaked_bytes, leak_count) = (live.bytes, live.count());
+    let mut memory = memory.finish(&live);
     drop(live);
 
     let peak_by_stack = if peak_bytes == 0 {
         FxHashMap::default()
     } else {
-        live_at(&mut open, mark.event_index)?
+        let at_peak = live_at(&mut open, mark.event_index)?;
+        memory.pymalloc_at_peak = memory::pymalloc_picture(&at_peak);
+        at_peak.by_stack()
     };
     let layers = layer_totals(
         &peak_by_stack,
@@ -412,6 +452,7 @@ where
         timeline,
         symbols,
         snapshots,
+        memory,
     })
 }
 
@@ -450,8 +491,8 @@ fn layer_totals(
         .collect()
 }
 
-/// The live blocks by site just after the `n`-th event (counting from 1).
-fn live_at<S, I, E>(open: &mut S, n: u64) -> Result<FxHashMap<SiteKey, StackStats>, E>
+/// The live blocks just after the `n`-th event (counting from 1).
+fn live_at<S, I, E>(open: &mut S, n: u64) -> Result<LiveSet, E>
 where
     S: FnMut() -> Result<(Metadata, I), E>,
     I: Iterator<Item = Result<Record, E>>,
@@ -470,7 +511,7 @@ where
             break;
         }
     }
-    Ok(live.by_stack())
+    Ok(live)
 }
 
 /// A record source that can say, once exhausted, whether the capture was whole.

@@ -121,7 +121,7 @@ pub struct LineSite {
 
 /// Sums `(site, bytes, blocks)` by line; most bytes first (then most
 /// blocks, then by place, so that the order is stable).
-pub(crate) fn by_line(
+pub fn by_line(
     per_site: impl IntoIterator<Item = (SiteKey, u64, u64)>,
     symbols: &Symbols,
 ) -> Vec<LineSite> {

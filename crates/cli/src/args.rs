@@ -35,6 +35,9 @@ pub enum Command {
     Export(ExportArgs),
     /// Write the HTML report of a capture: one self-contained page.
     Report(ReportArgs),
+    /// Explain why the process is bigger than its objects: where the RSS goes, pymalloc's
+    /// arenas, the garbage collector, glibc's heap, and recommendations.
+    Memory(MemoryArgs),
 }
 
 #[derive(Args)]
@@ -69,6 +72,10 @@ pub struct RunArgs {
     /// Take a heap snapshot at this interval (e.g. 30s, 500ms, 5m).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration_ms)]
     pub snapshot_every: Option<u64>,
+    /// At exit, ask the C library to return its free memory (malloc_trim) and
+    /// record RSS before and after: what trimming would give back.
+    #[arg(long)]
+    pub trim_probe: bool,
     /// How often to sample RSS for the timeline, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub sample_interval: u64,
@@ -150,6 +157,18 @@ pub struct SummaryArgs {
     /// How many sites to list in each section.
     #[arg(long, default_value_t = 5)]
     pub limit: usize,
+    /// Show byte counts as exact integers instead of KiB, MiB and GiB.
+    #[arg(long)]
+    pub bytes: bool,
+}
+
+#[derive(Args)]
+pub struct MemoryArgs {
+    /// A capture written by `memsleuth run`.
+    pub capture: PathBuf,
+    /// Print JSON (schema in docs/json.md).
+    #[arg(long)]
+    pub json: bool,
     /// Show byte counts as exact integers instead of KiB, MiB and GiB.
     #[arg(long)]
     pub bytes: bool,

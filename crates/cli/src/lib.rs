@@ -13,6 +13,7 @@ mod commands;
 mod export;
 mod heap;
 mod load;
+mod memory;
 mod progress;
 mod report;
 mod run;
@@ -41,6 +42,7 @@ pub fn main_with_args(args: Vec<String>, python: &Path) -> i32 {
         args::Command::Diff(d) => heap::diff_command(&d),
         args::Command::Export(e) => export::export(&e),
         args::Command::Report(r) => report::report(&r),
+        args::Command::Memory(m) => memory::memory(&m),
     };
     exit_status(result)
 }

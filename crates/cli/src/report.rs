@@ -12,6 +12,7 @@ use memsleuth_report::{Caps, HeapSection};
 
 use crate::args::ReportArgs;
 use crate::load;
+use crate::memory::{summarize, HeapEvidence};
 
 pub fn report(args: &ReportArgs) -> Result<i32> {
     let profile = load::analyze(&args.capture)?;
@@ -43,12 +44,14 @@ pub(crate) fn write_report(capture: &Path, profile: &Profile, output: &Path) -> 
         caps.checkpoint_sites,
     )
     .with_context(|| format!("cannot read capture {}", capture.display()))?;
-    let (snapshots, heap) = if profile.snapshots > 0 {
+    let (snapshots, heap, evidence) = if profile.snapshots > 0 {
         heap(capture, &name, caps)?
     } else {
-        (Vec::new(), None)
+        (Vec::new(), None, HeapEvidence::default())
     };
-    let data = memsleuth_report::report_data(profile, &name, checkpoints, snapshots, heap, caps);
+    let memory = summarize(profile, &evidence);
+    let data =
+        memsleuth_report::report_data(profile, &name, checkpoints, snapshots, heap, memory, caps);
     let page = memsleuth_report::render_html(&data).context("cannot encode the report's data")?;
     std::fs::write(output, page).with_context(|| {
         let _ = std::fs::remove_file(output);
@@ -58,7 +61,7 @@ pub(crate) fn write_report(capture: &Path, profile: &Profile, output: &Path) -> 
 
 /// Snapshot markers for the timeline, and the heap section: the last
 /// complete snapshot, and its diff with the first when there are two.
-type HeapPart = (Vec<(u32, f64, String)>, Option<HeapSection>);
+type HeapPart = (Vec<(u32, f64, String)>, Option<HeapSection>, HeapEvidence);
 
 fn heap(capture: &Path, name: &str, caps: Caps) -> Result<HeapPart> {
     let (heap_capture, graphs) = load::heap_snapshots(capture, Want::FirstAndLast)?;
@@ -69,7 +72,7 @@ fn heap(capture: &Path, name: &str, caps: Caps) -> Result<HeapPart> {
         .map(|s| (s.id, s.time_ns as f64 / 1e9, s.trigger.clone()))
         .collect();
     let Some(last) = graphs.last() else {
-        return Ok((markers, None));
+        return Ok((markers, None, HeapEvidence::default()));
     };
     let compared = match graphs.as_slice() {
         [first, .., last] => Some((
@@ -86,5 +89,5 @@ fn heap(capture: &Path, name: &str, caps: Caps) -> Result<HeapPart> {
     };
     let analysis = HeapAnalysis::new(last, &heap_capture.symbols);
     let section = memsleuth_report::heap_section(name, &heap_capture, &analysis, compared, &caps);
-    Ok((markers, Some(section)))
+    Ok((markers, Some(section), HeapEvidence::of(&analysis)))
 }

@@ -153,6 +153,9 @@ pub fn run(args: &RunArgs, python: &Path) -> Result<i32> {
     if args.python_only {
         cmd.arg("--python-only");
     }
+    if args.trim_probe {
+        cmd.arg("--trim-probe");
+    }
     if args.snapshot_at == Some(SnapshotAt::Exit) {
         cmd.arg("--snapshot-at-exit");
     }

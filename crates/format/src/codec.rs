@@ -45,6 +45,11 @@ const META_HEAP_ROOT: u8 = 7;
 const META_HEAP_OBJECT: u8 = 8;
 const META_HEAP_OBJECT_UNTRACKED: u8 = 9;
 const META_SNAPSHOT_END: u8 = 10;
+const META_GC_START: u8 = 11;
+const META_GC_END: u8 = 12;
+const META_GC_SCRATCH: u8 = 13;
+const META_MEMORY_STATE: u8 = 14;
+const META_FORK: u8 = 15;
 
 /// An edge name's kind, in the low two bits of its first varint.
 const EDGE_ATTR: u64 = 0;
@@ -330,6 +335,40 @@ impl DeltaState {
                 put_varint(out, (*id).into());
                 self.put_time(out, *time_ns);
                 put_varint(out, *objects);
+            }
+            Record::GcStart {
+                time_ns,
+                generation,
+            } => {
+                out.push(meta(META_GC_START));
+                self.put_time(out, *time_ns);
+                out.push(*generation);
+            }
+            Record::GcEnd {
+                time_ns,
+                generation,
+                collected,
+                uncollectable,
+            } => {
+                out.push(meta(META_GC_END));
+                self.put_time(out, *time_ns);
+                out.push(*generation);
+                put_varint(out, *collected);
+                put_varint(out, *uncollectable);
+            }
+            Record::GcScratch { addr } => {
+                out.push(meta(META_GC_SCRATCH));
+                put_varint(out, *addr);
+            }
+            Record::MemoryState(state) => {
+                out.push(meta(META_MEMORY_STATE));
+                // Serialising plain integers, strings and lists cannot fail.
+                let json = serde_json::to_vec(state.as_ref()).unwrap_or_default();
+                put_bytes(out, &json);
+            }
+            Record::Fork { time_ns } => {
+                out.push(meta(META_FORK));
+                self.put_time(out, *time_ns);
             }
         }
     }
@@ -632,6 +671,29 @@ impl<'a> Decoder<'a> {
                 time_ns: self.time()?,
                 objects: self.varint()?,
             },
+            META_GC_START => Record::GcStart {
+                time_ns: self.time()?,
+                generation: self.byte()?,
+            },
+            META_GC_END => Record::GcEnd {
+                time_ns: self.time()?,
+                generation: self.byte()?,
+                collected: self.varint()?,
+                uncollectable: self.varint()?,
+            },
+            META_GC_SCRATCH => Record::GcScratch {
+                addr: self.varint()?,
+            },
+            META_MEMORY_STATE => {
+                let json = self.bytes()?;
+                match serde_json::from_slice(json) {
+                    Ok(state) => Record::MemoryState(Box::new(state)),
+                    Err(_) => return self.err("a memory state is not valid JSON"),
+                }
+            }
+            META_FORK => Record::Fork {
+                time_ns: self.time()?,
+            },
             _ => return self.err("unknown record kind"),
         })
     }
@@ -750,6 +812,58 @@ mod tests {
     fn event_bits_on_other_records_are_rejected() {
         let bytes = [TAG_THREAD | 1 << 3, 0, 0, 0];
         assert!(decode_all(&bytes).unwrap_err().1.contains("bits 3-7"));
+    }
+
+    #[test]
+    fn collector_and_memory_records_round_trip() {
+        let state = crate::ProcessMemory {
+            time_ns: 7,
+            label: "exit".into(),
+            rss: 1 << 30,
+            pymalloc: Some(crate::PymallocStats {
+                arena_size: 1 << 20,
+                classes: vec![crate::SizeClassStats {
+                    size: 32,
+                    pools: 2,
+                    blocks_in_use: 3,
+                    blocks_free: 4,
+                }],
+                ..Default::default()
+            }),
+            gc: crate::GcState {
+                garbage: vec![crate::GarbageGroup {
+                    type_name: "__main__.Leaky".into(),
+                    count: 2,
+                    addrs: vec![0x1000, 0x2000],
+                }],
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let records = vec![
+            Record::GcStart {
+                time_ns: 100,
+                generation: 2,
+            },
+            Record::GcScratch {
+                addr: 0x7f00_0000_1230,
+            },
+            Record::GcEnd {
+                time_ns: 90,
+                generation: 2,
+                collected: 40,
+                uncollectable: 1,
+            },
+            Record::MemoryState(Box::new(state)),
+            Record::Fork { time_ns: 5 },
+        ];
+        assert_eq!(decode_all(&encode_all(&records)).unwrap(), records);
+    }
+
+    #[test]
+    fn a_memory_state_that_is_not_json_is_rejected() {
+        let bytes = [meta(META_MEMORY_STATE), 2, b'{', b'x'];
+        assert!(decode_all(&bytes).unwrap_err().1.contains("not valid JSON"));
     }
 
     #[test]

@@ -23,14 +23,15 @@ pub mod writer;
 
 pub use error::Error;
 pub use records::{
-    AllocKind, CodeDef, Domain, EdgeName, FrameDef, HeapEdge, HeapObjectDef, HeapRootDef,
-    LineTableFormat, Metadata, ModuleDef, NativeFrameDef, Record, ThreadDef,
+    AllocKind, CodeDef, Domain, EdgeName, FrameDef, GarbageGroup, GcState, HeapEdge, HeapObjectDef,
+    HeapRootDef, LineTableFormat, MallocStats, Metadata, ModuleDef, NativeFrameDef, ProcessMemory,
+    PymallocStats, Record, SizeClassStats, ThreadDef,
 };
 
 /// The first eight bytes of every capture.
 pub const MAGIC: [u8; 8] = *b"MSLEUTH\0";
 /// The format version this crate writes, and the newest it reads.
-pub const FORMAT_VERSION: u16 = 3;
+pub const FORMAT_VERSION: u16 = 4;
 /// The code id of a frame that stands for the interpreter running with no
 /// Python frame (start-up, shutdown, a thread starting) on a thread that has
 /// a Python thread state. Real code ids start at 1.

@@ -197,6 +197,106 @@ pub struct Metadata {
     pub native_stacks: bool,
 }
 
+/// What the process's memory managers held at one moment. Stored as JSON
+/// inside its record, so that fields can be added without a format change;
+/// absent fields read as their defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProcessMemory {
+    pub time_ns: u64,
+    /// When it was taken: `start`, `exit`, or `after-trim` (`--trim-probe`).
+    pub label: String,
+    /// `/proc/self/status`: resident bytes, in all and by kind.
+    pub rss: u64,
+    pub rss_anon: u64,
+    pub rss_file: u64,
+    pub rss_shmem: u64,
+    pub threads: u32,
+    /// Bytes memsleuth's own code held on the C heap at that moment.
+    pub tracker_heap_bytes: u64,
+    /// `None` when the interpreter does not use pymalloc.
+    pub pymalloc: Option<PymallocStats>,
+    /// `None` when the C library is not glibc.
+    pub malloc: Option<MallocStats>,
+    pub gc: GcState,
+}
+
+/// pymalloc's own account of its arenas (`sys._debugmallocstats()`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PymallocStats {
+    pub arena_size: u64,
+    pub pool_size: u64,
+    pub arenas_current: u64,
+    pub arenas_allocated_total: u64,
+    pub arenas_reclaimed: u64,
+    pub arenas_highwater: u64,
+    /// Bytes in blocks handed out and not freed: the objects.
+    pub allocated_bytes: u64,
+    /// Free blocks inside pools that hold at least one live block.
+    pub available_bytes: u64,
+    /// Pools with no live block (never carved, or emptied).
+    pub unused_pools: u64,
+    pub pool_header_bytes: u64,
+    /// Bytes lost to rounding blocks up to their size class.
+    pub quantization_bytes: u64,
+    /// The pool lost when an arena does not start on a pool boundary.
+    pub alignment_bytes: u64,
+    pub classes: Vec<SizeClassStats>,
+}
+
+/// One pymalloc size class.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SizeClassStats {
+    pub size: u32,
+    pub pools: u64,
+    pub blocks_in_use: u64,
+    pub blocks_free: u64,
+}
+
+/// glibc's `mallinfo2()`, and the number of malloc arenas (`malloc_info`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MallocStats {
+    /// Bytes obtained with `sbrk` and in the heaps of the other arenas.
+    pub arena_bytes: u64,
+    /// Bytes of chunks served by their own `mmap`.
+    pub mmap_bytes: u64,
+    pub mmap_chunks: u64,
+    /// Bytes in chunks handed out (not counting `mmap_bytes`).
+    pub in_use_bytes: u64,
+    /// Bytes in free chunks: held by malloc, not returned to the system.
+    pub free_bytes: u64,
+    /// Free bytes at the top of the main heap, which `malloc_trim` can return.
+    pub releasable_bytes: u64,
+    /// Malloc arenas (the main one and one per contended thread).
+    pub arenas: u32,
+}
+
+/// The garbage collector's state, as the `gc` module reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GcState {
+    pub enabled: bool,
+    pub thresholds: Vec<u64>,
+    pub counts: Vec<u64>,
+    /// Objects moved to the permanent generation by `gc.freeze()`.
+    pub frozen: u64,
+    /// `gc.garbage`, by type.
+    pub garbage: Vec<GarbageGroup>,
+}
+
+/// Objects of one type in `gc.garbage`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GarbageGroup {
+    pub type_name: String,
+    pub count: u64,
+    /// The first objects' addresses (`id()`), to find where they were allocated.
+    pub addrs: Vec<u64>,
+}
+
 /// How an edge of the object graph is named: what a user would write to
 /// follow it in Python.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -330,6 +430,36 @@ pub enum Record {
         id: u32,
         time_ns: u64,
         objects: u64,
+    },
+    /// A garbage collection began on the thread whose events follow; it
+    /// ends at the next [`Record::GcEnd`]. The object frees between the two
+    /// are the collector's (see `docs/definitions.md`, "freed by the collector").
+    GcStart {
+        time_ns: u64,
+        generation: u8,
+    },
+    /// The collection opened by the last [`Record::GcStart`] finished.
+    GcEnd {
+        time_ns: u64,
+        generation: u8,
+        /// Objects it found unreachable and freed.
+        collected: u64,
+        /// Objects it found unreachable but could not free (`gc.garbage`).
+        uncollectable: u64,
+    },
+    /// A block the interpreter made just before the last [`Record::GcStart`]
+    /// to tell `gc.callbacks` about the collection, and frees inside it: its
+    /// free is the interpreter's bookkeeping, not a cycle's.
+    GcScratch {
+        addr: u64,
+    },
+    /// What the process's memory managers held at one moment, measured
+    /// inside the process: RSS by kind, pymalloc's and glibc's statistics,
+    /// the collector's state.
+    MemoryState(Box<ProcessMemory>),
+    /// The profiled process forked; the child is not tracked.
+    Fork {
+        time_ns: u64,
     },
     /// Tracking stopped cleanly; nothing follows.
     End {

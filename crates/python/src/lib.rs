@@ -5,10 +5,16 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use memsleuth_format::Metadata;
+use memsleuth_format::{GarbageGroup, GcState, Metadata};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
+use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+/// Counts the bytes memsleuth's own Rust code holds, for the RSS account.
+#[global_allocator]
+static ALLOCATOR: memsleuth_tracker::CountingAllocator = memsleuth_tracker::CountingAllocator;
 
 create_exception!(
     _native,
@@ -80,6 +86,99 @@ fn take_snapshot(trigger: &str) -> PyResult<(u32, u64)> {
     Ok((stats.id, stats.objects))
 }
 
+/// Installed in `gc.callbacks` while tracking: marks each collection's start
+/// and end in the capture. Takes any arguments and never raises: an error
+/// in a callback would be printed on the program's stderr.
+#[pyfunction]
+fn gc_callback(phase: &Bound<'_, PyAny>, info: &Bound<'_, PyAny>) {
+    let (Ok(phase), Ok(info)) = (
+        phase.downcast::<pyo3::types::PyString>(),
+        info.downcast::<PyDict>(),
+    ) else {
+        return;
+    };
+    let py = info.py();
+    // Interned keys and small ints: reading them allocates nothing.
+    let number = |key: &Bound<'_, pyo3::types::PyString>| -> u64 {
+        info.get_item(key)
+            .ok()
+            .flatten()
+            .and_then(|v| v.extract::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let generation = number(intern!(py, "generation")) as u8;
+    if phase.to_cow().is_ok_and(|p| p == "start") {
+        // The interpreter made the phase string, the dict and its keys just
+        // before calling us, and frees them inside the collection.
+        let mut scratch = vec![phase.as_ptr() as usize, info.as_ptr() as usize];
+        // `iter` walks the dict in place; `keys()` would allocate a list.
+        scratch.extend(info.iter().map(|(k, _)| k.as_ptr() as usize));
+        memsleuth_tracker::gc_started(generation, &scratch);
+    } else {
+        let collected = number(intern!(py, "collected"));
+        let uncollectable = number(intern!(py, "uncollectable"));
+        memsleuth_tracker::gc_finished(generation, collected, uncollectable);
+    }
+}
+
+/// How many objects of each type in `gc.garbage` the capture names by address.
+const GARBAGE_ADDRESSES: usize = 100;
+
+/// The collector's state, as the `gc` module reports it.
+fn gc_state(py: Python<'_>) -> PyResult<GcState> {
+    let gc = py.import("gc")?;
+    let mut groups: Vec<GarbageGroup> = Vec::new();
+    for obj in gc.getattr("garbage")?.try_iter()? {
+        let obj = obj?;
+        let kind = obj.get_type();
+        let name = format!("{}.{}", kind.module()?, kind.qualname()?);
+        let at = match groups.iter().position(|g| g.type_name == name) {
+            Some(i) => i,
+            None => {
+                groups.push(GarbageGroup {
+                    type_name: name,
+                    ..GarbageGroup::default()
+                });
+                groups.len() - 1
+            }
+        };
+        let group = &mut groups[at];
+        group.count += 1;
+        if group.addrs.len() < GARBAGE_ADDRESSES {
+            group.addrs.push(obj.as_ptr() as u64);
+        }
+    }
+    groups.sort_by_key(|g| std::cmp::Reverse(g.count));
+    Ok(GcState {
+        enabled: gc.call_method0("isenabled")?.extract()?,
+        thresholds: gc.call_method0("get_threshold")?.extract()?,
+        counts: gc.call_method0("get_count")?.extract()?,
+        frozen: gc.call_method0("get_freeze_count")?.extract()?,
+        garbage: groups,
+    })
+}
+
+/// Appends a measurement of the memory managers and the collector to the
+/// capture. What measuring allocates is kept out of it.
+#[pyfunction]
+fn record_memory_state(py: Python<'_>, label: &str) -> PyResult<()> {
+    let gc = memsleuth_tracker::unrecorded(|| gc_state(py))?;
+    memsleuth_tracker::record_memory_state(label, gc)
+        .map_err(|e| TrackerError::new_err(e.to_string()))
+}
+
+/// `malloc_trim(0)`: gives the C heap's free memory back to the system.
+#[pyfunction]
+fn trim_native_heap() -> bool {
+    memsleuth_tracker::trim_native_heap()
+}
+
+/// Called in the parent after `os.fork()`.
+#[pyfunction]
+fn note_fork() {
+    memsleuth_tracker::forked();
+}
+
 #[pyfunction]
 fn is_tracking() -> bool {
     memsleuth_tracker::is_tracking()
@@ -106,6 +205,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(take_snapshot, m)?)?;
     m.add_function(wrap_pyfunction!(built_for_python_hex, m)?)?;
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
+    m.add_function(wrap_pyfunction!(gc_callback, m)?)?;
+    m.add_function(wrap_pyfunction!(record_memory_state, m)?)?;
+    m.add_function(wrap_pyfunction!(trim_native_heap, m)?)?;
+    m.add_function(wrap_pyfunction!(note_fork, m)?)?;
     m.add("TrackerError", m.py().get_type::<TrackerError>())?;
     Ok(())
 }

@@ -16,6 +16,7 @@ mod heap;
 mod heapsnapshot;
 mod html;
 mod json;
+mod memory;
 mod style;
 mod text;
 mod units;
@@ -28,6 +29,7 @@ pub use heap::{
 pub use heapsnapshot::write_heapsnapshot;
 pub use html::{heap_section, render_html, report_data, Caps, HeapSection, ReportData};
 pub use json::{summary_json, table_json, SummaryJson, TableJson};
+pub use memory::memory_text;
 pub use style::TextStyle;
 pub use text::{summary_text, table_text};
 pub use units::human_bytes;

@@ -185,6 +185,9 @@ pub fn summary_text(
             profile.snapshots
         );
     }
+    if let Some(line) = crate::memory::rss_line(profile, capture, style) {
+        let _ = writeln!(out, "{line}");
+    }
     let _ = writeln!(
         out,
         "Capture: {capture}  (memsleuth summary | table | stacks {capture})"

@@ -50,6 +50,16 @@ pub(crate) enum EventKind {
     Mmap = 6,
     /// `munmap`: `addr` and `size` name a range, not a block.
     Unmap = 7,
+    /// A garbage collection began: `addr` is its time, `domain` its generation.
+    GcStart = 8,
+    /// It ended: `addr` is the time, `size` the objects collected, `stack`
+    /// the uncollectable ones, `domain` the generation.
+    GcEnd = 9,
+    /// `addr` is a block the interpreter made for `gc.callbacks` (see
+    /// `Record::GcScratch`).
+    GcScratch = 10,
+    /// The process forked: `addr` is the time.
+    Fork = 11,
 }
 
 impl EventKind {
@@ -62,6 +72,10 @@ impl EventKind {
             5 => EventKind::Aligned,
             6 => EventKind::Mmap,
             7 => EventKind::Unmap,
+            8 => EventKind::GcStart,
+            9 => EventKind::GcEnd,
+            10 => EventKind::GcScratch,
+            11 => EventKind::Fork,
             _ => EventKind::Free,
         }
     }

@@ -628,3 +628,7 @@ void ms_heap_code_names(PyObject *code, ms_text *name, ms_text *file) {
 #endif
     *file = ms_heap_str(c->co_filename);
 }
+
+/* Where the memory block of a live object starts: before the object, by the
+ * collector's header and any managed pre-header its type has. */
+uintptr_t ms_object_block(PyObject *o) { return (uintptr_t)o - preheader_size(Py_TYPE(o)); }

@@ -33,6 +33,8 @@
 mod addrset;
 mod buffer;
 mod codes;
+mod collector;
+mod memory_state;
 mod native_stacks;
 mod recorder;
 mod snapshot;
@@ -47,9 +49,11 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use memsleuth_format::writer::CaptureWriter;
-use memsleuth_format::Metadata;
+use memsleuth_format::{GcState, Metadata, Record};
 
+pub use collector::{forked, gc_finished, gc_started};
 pub use snapshot::SnapshotStats;
+pub use sys::own_heap::CountingAllocator;
 pub use writer::WriterStats;
 
 /// Why tracking could not start or stop cleanly.
@@ -69,6 +73,8 @@ pub enum Error {
     NoCaptureForSnapshot,
     #[error("a heap snapshot must be taken by a thread that holds the GIL")]
     SnapshotWithoutGil,
+    #[error("the memory managers can only be measured by a thread that holds the GIL")]
+    MemoryStateWithoutGil,
     #[error("a heap snapshot cannot be taken while the garbage collector runs (from a __del__ method or a weakref callback); take it outside the collection")]
     SnapshotDuringCollection,
 }
@@ -220,6 +226,44 @@ pub fn snapshot(trigger: &str) -> Result<SnapshotStats, Error> {
         Some(Err(source)) => Err(Error::Write { path, source }),
         None => Err(Error::NoCaptureForSnapshot),
     }
+}
+
+/// Appends what the memory managers hold now (a `MemoryState` record),
+/// with the collector's state `gc` as the caller read it. `label` says when:
+/// `start`, `exit`, `after-trim`.
+///
+/// The caller must hold the GIL.
+pub fn record_memory_state(label: &str, gc: GcState) -> Result<(), Error> {
+    let _quiet = recorder::quiet();
+    let slot = session();
+    let s = slot.as_ref().ok_or(Error::NotTracking)?;
+    let gil = sys::heap_walk::Gil::check().ok_or(Error::MemoryStateWithoutGil)?;
+    let state = memory_state::measure(&gil, s.installed.original_object_allocator(), label, gc);
+    let path = s.path.clone();
+    drop(slot);
+    let record = Record::MemoryState(Box::new(state));
+    match writer::with_drained(|out, _| {
+        out.push(&record);
+        writer::flush_if_full(out)
+    }) {
+        Some(Ok(())) => Ok(()),
+        Some(Err(source)) => Err(Error::Write { path, source }),
+        None => Err(Error::NotTracking),
+    }
+}
+
+/// Runs `f` without recording the allocations it makes on this thread:
+/// memsleuth's own work in Python (reading the `gc` module's state).
+pub fn unrecorded<R>(f: impl FnOnce() -> R) -> R {
+    let _quiet = recorder::quiet();
+    f()
+}
+
+/// Asks the C library to give free memory back to the system
+/// (`malloc_trim(0)`); true when it released any.
+pub fn trim_native_heap() -> bool {
+    let _quiet = recorder::quiet();
+    sys::mem_stats::malloc_trim()
 }
 
 /// Whether a capture is being written by this process.

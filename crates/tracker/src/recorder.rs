@@ -249,6 +249,27 @@ pub(crate) fn on_realloc_free(_guard: &Guard, domain: Domain, addr: usize) {
     record(event(EventKind::ReallocFree, domain, addr, 0), false);
 }
 
+/// Records a marker in the calling thread's event order: a collection's
+/// start or end, a scratch block, a fork (see `EventKind`). Called outside
+/// the allocator hooks, from the interpreter's `gc.callbacks` and fork
+/// handlers, so it takes its own guard.
+pub(crate) fn on_marker(kind: EventKind, addr: u64, size: u64, extra: u32, small: u8) {
+    if !is_enabled() {
+        return;
+    }
+    let Some(_quiet) = quiet() else { return };
+    let marker = Event {
+        seq: 0,
+        addr,
+        size,
+        stack: extra,
+        native: 0,
+        kind,
+        domain: small,
+    };
+    record(marker, false);
+}
+
 pub(crate) fn on_realloc_alloc(_guard: &Guard, domain: Domain, addr: usize, size: usize) {
     record(event(EventKind::ReallocAlloc, domain, addr, size), true);
 }

@@ -24,6 +24,8 @@ const MAX_CHUNK_AGE: Duration = Duration::from_millis(100);
 const STRAGGLER_WAIT: Duration = Duration::from_secs(1);
 
 static WRITER_THREAD: Mutex<Option<Thread>> = Mutex::new(None);
+/// When the current capture started: the origin of every time in it.
+static ORIGIN: Mutex<Option<Instant>> = Mutex::new(None);
 /// The writer's state, shared with snapshots, which append their records
 /// between two drained batches of events.
 static SHARED: Mutex<Option<Arc<Mutex<WriterLoop>>>> = Mutex::new(None);
@@ -49,6 +51,15 @@ pub(crate) fn with_drained<R>(
         state.fail(io::Error::new(e.kind(), e.to_string()));
     }
     Some(result)
+}
+
+/// Nanoseconds since the current capture started, the clock of its records;
+/// 0 when no capture is being written.
+pub(crate) fn elapsed_ns() -> u64 {
+    ORIGIN
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .map_or(0, |start| start.elapsed().as_nanos() as u64)
 }
 
 /// A chunk is flushed once it holds this much.
@@ -114,11 +125,13 @@ pub(crate) fn spawn(
     let stop = Arc::new(AtomicBool::new(false));
     let (lane, producer) = Lane::new(Vec::new());
     buffer::register(lane);
+    let start = Instant::now();
+    *ORIGIN.lock().unwrap_or_else(|p| p.into_inner()) = Some(start);
     *FALLBACK.lock().unwrap_or_else(|p| p.into_inner()) = Some(producer);
     let state = Arc::new(Mutex::new(WriterLoop {
         out,
         next: buffer::next_seq(),
-        start: Instant::now(),
+        start,
         stats: WriterStats::default(),
         modules: describe_modules.then(FxHashSet::default),
         last_flush: Instant::now(),
@@ -353,6 +366,18 @@ impl WriterLoop {
                         addr: e.addr,
                     },
                 },
+                EventKind::GcStart => Record::GcStart {
+                    time_ns: e.addr,
+                    generation: e.domain,
+                },
+                EventKind::GcEnd => Record::GcEnd {
+                    time_ns: e.addr,
+                    generation: e.domain,
+                    collected: e.size,
+                    uncollectable: e.stack.into(),
+                },
+                EventKind::GcScratch => Record::GcScratch { addr: e.addr },
+                EventKind::Fork => Record::Fork { time_ns: e.addr },
                 EventKind::ReallocAlloc => Record::Realloc {
                     domain,
                     old_addr: 0,

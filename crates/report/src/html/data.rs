@@ -2,6 +2,7 @@
 //! findings in words, the timeline and its markers, checkpoints, flamegraph
 //! stacks, site tables and the heap section, each capped by [`Caps`].
 
+use memsleuth_analysis::memory::{Collection, MemorySummary};
 use memsleuth_analysis::{sites, Checkpoint, Grouping, Measure, Profile, Site};
 use serde::Serialize;
 
@@ -28,6 +29,8 @@ pub struct Caps {
     pub tree_depth: usize,
     /// Nodes of the dominator tree embedded in all.
     pub tree_nodes: usize,
+    /// Garbage collections marked on the timeline.
+    pub gc_markers: usize,
 }
 
 impl Default for Caps {
@@ -43,6 +46,7 @@ impl Default for Caps {
             tree_children: 20,
             tree_depth: 8,
             tree_nodes: 2000,
+            gc_markers: 2000,
         }
     }
 }
@@ -76,8 +80,37 @@ pub struct Markers {
     pub peak_time_s: f64,
     /// When each complete heap snapshot was taken.
     pub snapshots: Vec<SnapshotMarker>,
-    /// Garbage collections; not recorded yet, so always empty for now.
-    pub gc: Vec<f64>,
+    /// Garbage collections, at most `caps.gc_markers` (the longest kept).
+    pub gc: Vec<GcMarker>,
+}
+
+#[derive(Serialize)]
+pub struct GcMarker {
+    pub time_s: f64,
+    pub generation: u8,
+    pub duration_s: f64,
+    pub collected: u64,
+    /// Bytes of Python blocks the collection freed.
+    pub freed_bytes: u64,
+}
+
+/// The collections to mark: all of them, or the longest `cap` in time order.
+fn gc_markers(collections: &[Collection], cap: usize) -> Vec<GcMarker> {
+    let mut kept: Vec<&Collection> = collections.iter().collect();
+    if kept.len() > cap {
+        kept.sort_by(|a, b| b.duration_s.total_cmp(&a.duration_s));
+        kept.truncate(cap);
+        kept.sort_by(|a, b| a.time_s.total_cmp(&b.time_s));
+    }
+    kept.into_iter()
+        .map(|c| GcMarker {
+            time_s: c.time_s,
+            generation: c.generation,
+            duration_s: c.duration_s,
+            collected: c.collected,
+            freed_bytes: c.freed_bytes,
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -103,6 +136,8 @@ pub struct ReportData {
     pub flames: Flames,
     pub tables: TablesByMeasure,
     pub heap: Option<HeapSection>,
+    /// The memory managers, the collector and the recommendations.
+    pub memory: MemorySummary,
     pub caps: Caps,
 }
 
@@ -190,6 +225,7 @@ pub fn report_data(
     checkpoints: Vec<Checkpoint>,
     snapshots: Vec<(u32, f64, String)>,
     heap: Option<HeapSection>,
+    memory: MemorySummary,
     caps: Caps,
 ) -> ReportData {
     let tables = TablesByMeasure {
@@ -244,13 +280,14 @@ pub fn report_data(
                     trigger,
                 })
                 .collect(),
-            gc: Vec::new(),
+            gc: gc_markers(&profile.memory.gc.collections, caps.gc_markers),
         },
         checkpoints,
         frames: frames.frames,
         flames,
         tables,
         heap,
+        memory,
         caps,
     }
 }

@@ -90,6 +90,7 @@ extern "C" {
     fn ms_heap_roots(sink: *mut RawSink);
     fn ms_heap_is_tracked(o: *mut c_void) -> c_int;
     fn ms_heap_gc_running() -> c_int;
+    fn ms_object_block(o: *mut c_void) -> usize;
     fn ms_heap_str(o: *mut c_void) -> RawBuf;
     fn ms_heap_int(o: *mut c_void, ok: *mut c_int) -> i64;
     fn ms_heap_type_name(
@@ -226,6 +227,14 @@ impl Gil<'_> {
 pub(crate) fn gc_running(_gil: &Gil<'_>) -> bool {
     // SAFETY: reads one field of the interpreter state, with the GIL held.
     unsafe { ms_heap_gc_running() != 0 }
+}
+
+/// Where the memory block of the object at `addr` starts. The caller must
+/// hold a reference to the object, which keeps it and its type alive.
+pub(crate) fn object_block(_gil: &Gil<'_>, addr: usize) -> usize {
+    // SAFETY: the GIL is held (the token) and the object is alive (this
+    // function's contract); the shim reads only its type's flags and sizes.
+    unsafe { ms_object_block(addr as *mut c_void) }
 }
 
 /// Reports the roots: `sys.modules`, then every thread's frames.

@@ -102,6 +102,13 @@ fn install_arena_hooks() -> PyObjectArenaAllocator {
     original
 }
 
+impl Installed {
+    /// The object domain's allocator as it was before ours wrapped it.
+    pub(crate) fn original_object_allocator(&self) -> &PyMemAllocatorEx {
+        &self.originals[Domain::Object as usize]
+    }
+}
+
 /// Puts back the allocators `install` wrapped. Same contract as `install`.
 pub(crate) fn uninstall(installed: Installed) {
     for (mut original, domain) in installed.originals.into_iter().zip(Domain::PYTHON) {

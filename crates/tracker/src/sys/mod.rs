@@ -18,9 +18,11 @@
 pub(crate) mod got;
 pub(crate) mod heap_walk;
 pub(crate) mod hooks;
+pub(crate) mod mem_stats;
 pub(crate) mod native;
 pub(crate) mod objects;
 pub(crate) mod os;
+pub(crate) mod own_heap;
 pub(crate) mod real;
 pub(crate) mod shim;
 pub(crate) mod unwind;
