@@ -244,3 +244,19 @@ def test_memory_of_a_missing_capture_is_one_sentence(tmp_path):
     result = run_memsleuth("memory", tmp_path / "nope.msl", cwd=tmp_path)
     assert result.returncode != 0
     assert "nope.msl" in assert_one_line_error(result)
+
+
+def test_a_run_that_skips_the_exit_handlers_is_explained(tmp_path):
+    capture = tmp_path / "quick.msl"
+    # os._exit skips atexit, so memsleuth never measures the process at exit.
+    result = run_memsleuth(
+        "run", "-q", "--no-report", "-o", capture, "-c", "import os; x = [0] * 100; os._exit(0)", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.describe()
+    result = run_memsleuth("memory", capture, "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.describe()
+    summary = json.loads(result.out)
+    assert summary["measured"] is False
+    assert summary["account_at_exit"] is None and summary["native_heap"] is None
+    text = run_memsleuth("memory", capture, cwd=tmp_path).out
+    assert text.startswith("This capture has no measurement of the memory managers at exit")

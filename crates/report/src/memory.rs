@@ -4,7 +4,8 @@
 use std::fmt::Write;
 
 use memsleuth_analysis::memory::{
-    account_at_exit, GcSummary, MemorySummary, NativeHeap, PymallocPicture, Recommendation, RssAccount,
+    account_at_exit, GcSummary, MemorySummary, NativeHeap, PymallocPicture, Recommendation,
+    RssAccount,
 };
 use memsleuth_analysis::{LineSite, Profile};
 use memsleuth_format::PymallocStats;

@@ -26,6 +26,8 @@ pub mod tree;
 mod types;
 
 #[cfg(test)]
+pub(crate) mod test_heap;
+#[cfg(test)]
 mod tests;
 
 pub use analysis::{HeapAnalysis, HeapTotals, ObjectRow};

@@ -586,91 +586,11 @@ fn python_name(path: &[String]) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use memsleuth_format::{
-        CodeDef, Domain, FrameDef, HeapEdge, HeapObjectDef, HeapRootDef, LineTableFormat, Record,
-        ThreadDef,
-    };
-
     use super::*;
-    use crate::heap::{Origin, SnapshotBuilder};
-    use crate::replay::SiteKey;
+    use crate::heap::test_heap::{symbols, TestHeap, E};
     use crate::symbols::Symbols;
 
-    /// An edge as a test writes it.
-    #[derive(Clone, Copy)]
-    enum E<'a> {
-        Attr(&'a str),
-        Key(&'a str),
-        Index(u64),
-        Internal(&'a str),
-    }
-
-    /// A snapshot written object by object; reference counts are the
-    /// references listed.
-    #[derive(Default)]
-    struct TestHeap {
-        names: FxHashMap<String, u32>,
-        types: FxHashMap<String, u32>,
-        roots: Vec<HeapRootDef>,
-        objects: Vec<HeapObjectDef>,
-        origins: FxHashMap<u64, Origin>,
-    }
-
     impl TestHeap {
-        fn name(&mut self, text: &str) -> u32 {
-            let next = self.names.len() as u32;
-            *self.names.entry(text.to_string()).or_insert(next)
-        }
-
-        fn edges(&mut self, edges: &[(E, u64)]) -> Vec<HeapEdge> {
-            edges
-                .iter()
-                .map(|&(e, target)| HeapEdge {
-                    name: match e {
-                        E::Attr(s) => EdgeName::Attr(self.name(s)),
-                        E::Key(s) => EdgeName::Key(self.name(s)),
-                        E::Index(i) => EdgeName::Index(i),
-                        E::Internal(s) => EdgeName::Internal(self.name(s)),
-                    },
-                    target,
-                })
-                .collect()
-        }
-
-        fn root(&mut self, label: &str, edges: &[(E, u64)]) {
-            let edges = self.edges(edges);
-            self.roots.push(HeapRootDef {
-                label: label.to_string(),
-                edges,
-            });
-        }
-
-        fn object(&mut self, addr: u64, type_name: &str, size: u64, edges: &[(E, u64)]) {
-            let next = self.types.len() as u32;
-            let type_id = *self.types.entry(type_name.to_string()).or_insert(next);
-            let edges = self.edges(edges);
-            self.objects.push(HeapObjectDef {
-                addr,
-                preheader: 0,
-                type_id,
-                size,
-                refcnt: 0,
-                gc_tracked: true,
-                edges,
-            });
-        }
-
-        /// Gives object `addr` an allocation at Python stack `stack`.
-        fn allocated(&mut self, addr: u64, stack: u32) {
-            let site = SiteKey {
-                stack,
-                native: 0,
-                layer: Domain::Object,
-            };
-            let serial = addr;
-            self.origins.insert(addr, Origin { serial, site });
-        }
-
         /// A class a `class` statement made: `__module__` in its namespace,
         /// and the `__dict__` descriptor or `__slots__`. Its MRO is itself,
         /// `bases`, then `object`.
@@ -726,60 +646,6 @@ mod tests {
             self.object(namespace, "dict", 848, &keys);
             self.object(class + 3, "builtin_function_or_method", 72, &[]);
         }
-
-        fn finish(mut self) -> Snapshot {
-            let mut refs: FxHashMap<u64, u64> = FxHashMap::default();
-            for e in self.roots.iter().flat_map(|r| &r.edges) {
-                *refs.entry(e.target).or_default() += 1;
-            }
-            for e in self.objects.iter().flat_map(|o| &o.edges) {
-                *refs.entry(e.target).or_default() += 1;
-            }
-            let mut b = SnapshotBuilder::new(1, 1_000_000_000, String::from("exit"));
-            for (name, id) in std::mem::take(&mut self.types) {
-                b.add_type(id, name);
-            }
-            for (text, id) in std::mem::take(&mut self.names) {
-                b.add_name(id, text);
-            }
-            for root in std::mem::take(&mut self.roots) {
-                b.add_root(root);
-            }
-            for mut o in std::mem::take(&mut self.objects) {
-                o.refcnt = refs.get(&o.addr).copied().unwrap_or(0);
-                b.add_object(o);
-            }
-            let origins = self.origins;
-            b.finish(|addr| origins.get(&addr).copied())
-        }
-    }
-
-    /// Symbols where Python stack `s` is one frame, `app.py:<s>` in `f<s>`.
-    fn symbols(stacks: &[u32]) -> Symbols {
-        let mut symbols = Symbols::default();
-        symbols.learn(&Record::Thread(ThreadDef {
-            root: 1,
-            native_id: 100,
-            is_main: true,
-        }));
-        for &s in stacks {
-            symbols.learn(&Record::Code(CodeDef {
-                id: s,
-                filename: String::from("app.py"),
-                name: format!("f{s}"),
-                first_line: s,
-                linetable_format: LineTableFormat::Lnotab,
-                linetable: Vec::new(),
-            }));
-            symbols.learn(&Record::Frame(FrameDef {
-                id: s,
-                parent: 1,
-                code: s,
-                offset: 0,
-                entry: false,
-            }));
-        }
-        symbols
     }
 
     fn site(line: u32, bytes: u64, count: u64) -> LineSite {
@@ -840,7 +706,7 @@ mod tests {
             let mut all = vec![(E::Internal("__class__"), class)];
             all.extend_from_slice(edges);
             h.object(addr, ty, size, &all);
-            h.allocated(addr, stack);
+            h.allocated(addr, addr, stack);
             items.push((E::Index(items.len() as u64), addr));
         };
         // Point, as 3.9 keeps it: a dict with two items.
@@ -1044,7 +910,7 @@ mod tests {
         for i in 0..entries {
             let value = RESULT * (at / WRAPPER) + i;
             h.object(value, value_type, 100, &[]);
-            h.allocated(value, 5);
+            h.allocated(value, value, 5);
         }
         vec![(key.to_string(), at)]
     }
@@ -1115,7 +981,7 @@ mod tests {
         h.object(CACHE, "collections.defaultdict", 5000, &entries);
         for i in 0..4 {
             h.object(CACHE + 0x10 + i, "bytes", 300_000, &[]);
-            h.allocated(CACHE + 0x10 + i, 12);
+            h.allocated(CACHE + 0x10 + i, CACHE + 0x10 + i, 12);
         }
         h.object(SMALL, "dict", 1000, &[(E::Key("'a'"), SMALL + 1)]);
         h.object(SMALL + 1, "bytes", 10_000, &[]);
