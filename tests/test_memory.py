@@ -108,25 +108,35 @@ def test_a_whole_file_read_is_a_recommendation_to_stream(measured, tmp_path_fact
 def test_arenas_pinned_by_one_object_in_64(measured):
     cap, summary = measured("mem_pinned_arenas.py")
     peak, exit_ = summary["pymalloc_at_peak"], summary["pymalloc_at_exit"]
-    # 2M objects of three blocks each (the object, its attribute values, its
-    # int; ints up to 256 are cached) fill over 200 arenas, nearly full.
-    assert peak["arenas"] >= 200 and peak["fragmentation"] < 0.05
-    assert peak["live_blocks"] >= 3 * 2_000_000 - 257 - peak["blocks_in_untracked_arenas"]
+    # 2M objects fill over 200 MiB of arenas, nearly full. Each is two or
+    # three blocks: the object, its int (ints up to 256 are cached), and
+    # before 3.13 its attribute storage, which 3.13 keeps inside the object.
+    blocks_each = 2 if PY >= (3, 13) else 3
+    assert peak["arena_bytes"] >= 200 * MiB and peak["fragmentation"] < 0.05
+    assert peak["live_blocks"] >= blocks_each * 2_000_000 - 257 - peak["blocks_in_untracked_arenas"]
     # Freeing 63 in 64 returns none of them.
     assert exit_["arenas"] == peak["arenas"]
     assert exit_["fragmentation"] > 0.95
     pinned = exit_["pinned"]
-    assert pinned["arenas"] == exit_["arenas"]
-    assert pinned["arena_bytes"] == exit_["arena_bytes"]
-    # The pinning blocks are the survivors: 31,250 objects, each with its
-    # attribute storage and its int, allocated where the objects were made.
-    top = summary["pinned_sites"][0]
-    assert at_line(cap, top, "fill")
+    # All are pinned but, at most, the few that also hold the program's other objects.
+    assert pinned["arenas"] >= exit_["arenas"] - 2
+    assert pinned["arena_bytes"] >= exit_["arena_bytes"] - 2 * exit_["arena_size"]
+    # The pinning blocks are the survivors, 31,250 objects, allocated where
+    # the objects were made; before 3.11 their dicts come from the first
+    # attribute set in __init__.
+    sites = summary["pinned_sites"]
     survivors = 2_000_000 // 64
-    assert 2 * survivors <= top["count"] <= 3 * survivors
-    assert top["count"] == pinned["live_blocks"] - sum(s["count"] for s in summary["pinned_sites"][1:])
+    (made,) = [s for s in sites if at_line(cap, s, "fill")]
+    if PY >= (3, 11):
+        assert made == sites[0]
+        assert blocks_each - 1 <= made["count"] / survivors <= blocks_each
+    else:
+        (dicts,) = [s for s in sites if at_line(cap, s, "attr")]
+        assert made["count"] + dicts["count"] >= 2 * survivors
+        assert {made["line"], dicts["line"]} == {sites[0]["line"], sites[1]["line"]}
+    assert pinned["live_blocks"] == sum(s["count"] for s in sites)
     rec = recommendation(summary, "pymalloc-fragmentation")
-    assert at_line(cap, rec["sites"][0], "fill")
+    assert rec["sites"][0]["line"] == sites[0]["line"]
     assert rec["saving_bytes"] == pinned["arena_bytes"] - pinned["live_bytes"]
 
 
@@ -137,9 +147,13 @@ def test_cycles_freed_only_by_the_collector(measured):
     # its object and its buffer (one byte more, for the terminating NUL).
     payload = gc["cycle_sites"][0]
     assert at_line(cap, payload, "payload")
-    bytearray_object = 56 if PY >= (3, 8) else None
-    assert payload["bytes"] == 40 * (1_000_001 + bytearray_object)
-    assert payload["count"] == 80
+    each = 1_000_001 + 56
+    if PY >= (3, 11):
+        assert (payload["bytes"], payload["count"]) == (40 * each, 80)
+    else:
+        # Before 3.11 the first attribute set at that line also makes the
+        # instance's dict, which the cycle holds too.
+        assert payload["bytes"] > 40 * each and payload["count"] > 80
     # The collection the program asked for freed them all at once.
     assert gc["largest_collection_bytes"] >= payload["bytes"]
     assert gc["collections_by_generation"][2] >= 2  # the program's, and the one at exit
@@ -234,8 +248,8 @@ def test_a_clean_program_gets_no_recommendation(measured):
 def test_gc_time_is_measured(measured):
     cap, summary = measured("mem_pinned_arenas.py")
     gc = summary["gc"]
-    # 2M container objects trigger thousands of young collections.
-    assert gc["collections_by_generation"][0] > 1000
+    # 2M container objects trigger a collection every threshold-0 of them.
+    assert sum(gc["collections_by_generation"]) >= 0.8 * 2_000_000 / gc["thresholds"][0]
     assert 0 < gc["seconds"] < gc["seconds"] / gc["share_of_run"]
     assert sum(gc["seconds_by_generation"]) == pytest.approx(gc["seconds"])
 

@@ -7,7 +7,7 @@ KEEP_EVERY = 64
 
 class Record:
     def __init__(self, i):
-        self.i = i
+        self.i = i  # @attr
 
 
 def build():

@@ -10,9 +10,11 @@ import { timeline } from "./timeline.js";
 import { flamegraphs } from "./flame.js";
 import { tables } from "./tables.js";
 import { heap } from "./heap.js";
+import { memoryManager, recommendations } from "./memory.js";
 import { el } from "./util.js";
 
-const SECTIONS = { overview, timeline, flamegraphs, tables, heap };
+// By the id of the section each fills (crates/report/assets/template.html).
+const SECTIONS = { overview, timeline, flamegraphs, tables, heap, "memory-manager": memoryManager, recommendations };
 
 function start() {
   const data = JSON.parse(document.getElementById("memsleuth-data").textContent);

@@ -5,6 +5,13 @@ function card(label, value, detail) {
   return el("div", { class: "card" }, el("div", { class: "label" }, label), el("div", { class: "value" }, value), detail ? el("div", { class: "detail" }, detail) : null);
 }
 
+// The recommendations are listed in their own section; the findings point there.
+function adviceFinding(recs) {
+  if (recs.length === 0) return null;
+  const n = recs.length === 1 ? "1 recommendation" : `${count(recs.length)} recommendations`;
+  return el("li", { class: "advice" }, `${n} (see `, el("a", { href: "#recommendations" }, "Recommendations"), ")");
+}
+
 export function overview(root, data) {
   const s = data.summary;
   root.append(
@@ -20,7 +27,7 @@ export function overview(root, data) {
       card("Heap snapshots", count(s.snapshots)),
     ),
     el("h3", {}, "Findings"),
-    el("ul", { class: "findings" }, data.findings.map((f) => el("li", {}, f))),
+    el("ul", { class: "findings" }, data.findings.map((f) => el("li", {}, f)), adviceFinding(data.memory.recommendations)),
     el("h3", {}, "Memory by layer"),
     simpleTable(
       [

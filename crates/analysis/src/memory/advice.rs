@@ -93,8 +93,14 @@ fn lines(profile: &Profile, sites: &[(SiteKey, StackStats)]) -> Vec<LineSite> {
     l
 }
 
+/// Bytes for a sentence, in the largest binary unit that keeps a digit
+/// before the point.
 fn mib(bytes: u64) -> String {
-    format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
+    let units = [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    match units.iter().find(|&&(_, size)| bytes >= size) {
+        Some(&(unit, size)) => format!("{:.1} {unit}", bytes as f64 / size as f64),
+        None => format!("{bytes} B"),
+    }
 }
 
 fn share(part: u64, whole: u64) -> f64 {
@@ -324,8 +330,12 @@ fn bound_caches(input: &AdviceInput<'_>) -> Vec<Recommendation> {
 /// A program that forks with many objects and never froze them.
 fn gc_freeze(facts: &MemoryFacts) -> Option<Recommendation> {
     let last = facts.forks.last()?;
-    let frozen = facts.state("exit").map_or(0, |s| s.state.gc.frozen);
-    if facts.forks.len() < 2 || frozen > 0 || last.python_object_bytes < 4 * MIN_SAVING {
+    // Some interpreters start with objects frozen (3.12 does), so only what
+    // the program froze itself counts.
+    let frozen = |label| facts.state(label).map_or(0, |s| s.state.gc.frozen);
+    let frozen_by_program = frozen("exit").saturating_sub(frozen("start"));
+    if facts.forks.len() < 2 || frozen_by_program > 0 || last.python_object_bytes < 4 * MIN_SAVING
+    {
         return None;
     }
     Some(Recommendation {
@@ -377,6 +387,14 @@ fn malloc_arenas(facts: &MemoryFacts) -> Option<Recommendation> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_in_sentences_keep_a_digit_before_the_point() {
+        assert_eq!(mib(300), "300 B");
+        assert_eq!(mib(3 * 1024 + 512), "3.5 KiB");
+        assert_eq!(mib(40_002_280), "38.1 MiB");
+        assert_eq!(mib(3 << 30), "3.0 GiB");
+    }
 
     #[test]
     fn whole_file_reads_are_recognised_and_chunked_ones_are_not() {

@@ -1,5 +1,5 @@
 //! The timeline as the page draws it: columns of samples (RSS, tracked
-//! bytes, each layer's live bytes), thinned to a cap while keeping each
+//! bytes, each layer's live bytes, pymalloc's live blocks), thinned to a cap while keeping each
 //! bucket's highest tracked point, so no spike vanishes.
 
 use memsleuth_analysis::TimelinePoint;
@@ -14,6 +14,10 @@ pub struct TimelineJson {
     /// Live bytes of each layer at the same samples, in the capture's layer
     /// order; layers that hold nothing throughout are left out.
     pub layers: Vec<LayerSeries>,
+    /// Live pymalloc blocks, each rounded up to its size class, at the same
+    /// samples: with the `pymalloc-arena` layer, the page draws the arenas'
+    /// free space (arena bytes minus these, at least 0).
+    pub pymalloc_block_bytes: Vec<u64>,
     /// Samples in the capture; more than `time_s.len()` when thinned.
     pub samples: usize,
 }
@@ -35,6 +39,7 @@ pub fn timeline(points: &[TimelinePoint], cap: usize) -> TimelineJson {
         rss_bytes: kept.iter().map(|p| p.rss_bytes).collect(),
         tracked_bytes: kept.iter().map(|p| p.tracked_bytes).collect(),
         layers: layers(&kept),
+        pymalloc_block_bytes: kept.iter().map(|p| p.pymalloc_block_bytes).collect(),
         samples: points.len(),
     }
 }
@@ -71,6 +76,8 @@ mod tests {
             time_s: i as f64,
             rss_bytes: 0,
             tracked_bytes: tracked,
+            // Blocks a hundred times the index, to tell them from the rest.
+            pymalloc_block_bytes: 100 * i,
             // python-object holds the tracked bytes, arenas ten times the index.
             layer_bytes: [0, 0, tracked, 0, 0, 10 * i],
         }
@@ -97,6 +104,15 @@ mod tests {
         assert_eq!(names, [("python-object", true), ("pymalloc-arena", false)]);
         assert_eq!(t.layers[0].bytes, vec![3, 99, 9]);
         assert_eq!(t.layers[1].bytes, vec![30, 70, 90]);
+    }
+
+    #[test]
+    fn pymalloc_blocks_are_thinned_at_the_same_samples() {
+        let points: Vec<_> = (0..10)
+            .map(|i| point(i, if i == 7 { 99 } else { i }))
+            .collect();
+        let t = timeline(&points, 3);
+        assert_eq!(t.pymalloc_block_bytes, vec![300, 700, 900]);
     }
 
     #[test]
