@@ -13,6 +13,7 @@ def start_tracking(
     stack_base: list[CodeType] | None = None,
     native_memory: bool = True,
     native_stacks: bool = False,
+    rss_limit: int | None = None,
 ) -> None:
     """Wrap CPython's allocators and start writing a capture at ``path``.
 
@@ -20,6 +21,8 @@ def start_tracking(
     are left out of stacks: they belong to the launcher, not the program.
     ``native_memory`` also records the C heap and mmap; ``native_stacks``
     records each allocation's native stack too (and implies ``native_memory``).
+    Once the process's RSS reaches ``rss_limit`` bytes, the capture is
+    completed and the process ends with status 99 (``memsleuth run --limit``).
     """
 
 def stop_tracking() -> tuple[int, int]:

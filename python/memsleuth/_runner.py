@@ -47,6 +47,7 @@ class RunnerOptions:
     snapshot_on: str | None = None
     snapshot_every_ms: int | None = None
     trim_probe: bool = False
+    rss_limit: int | None = None
 
 
 def _fail(message: str) -> NoReturn:
@@ -61,6 +62,7 @@ def parse_args(argv: list[str]) -> RunnerOptions:
     snapshot_on: str | None = None
     snapshot_every_ms: int | None = None
     trim_probe: bool = False
+    rss_limit: int | None = None
     i = 0
     while i < len(argv) and argv[i] != "--":
         flag = argv[i]
@@ -87,6 +89,8 @@ def parse_args(argv: list[str]) -> RunnerOptions:
             snapshot_on = value
         elif flag == "--snapshot-every-ms":
             snapshot_every_ms = int(value)
+        elif flag == "--limit-bytes":
+            rss_limit = int(value)
         else:
             _fail(f"unknown internal runner flag {flag}")
         i += 2
@@ -106,6 +110,7 @@ def parse_args(argv: list[str]) -> RunnerOptions:
         snapshot_on,
         snapshot_every_ms,
         trim_probe,
+        rss_limit,
     )
 
 
@@ -327,6 +332,7 @@ def main() -> None:
             stack_base=[_run.__code__, _stop.__code__, main.__code__],
             native_memory=options.native_memory,
             native_stacks=options.native_stacks,
+            rss_limit=options.rss_limit,
         )
     except _native.TrackerError as e:
         _fail(str(e))

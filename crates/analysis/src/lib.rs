@@ -29,7 +29,8 @@ mod temporaries;
 
 pub use checkpoints::{checkpoints, Checkpoint, LiveSite};
 pub use replay::{
-    analyze, CompletenessSource, LayerTotals, Profile, SiteKey, StackStats, TimelinePoint,
+    analyze, CompletenessSource, LayerTotals, LimitStop, Profile, SiteKey, StackStats,
+    TimelinePoint,
 };
 pub use sites::{collapsed_stacks, sites, Grouping, LineSite, Measure, Site};
 pub use symbols::{Frame, Symbols};

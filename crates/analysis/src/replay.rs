@@ -71,6 +71,14 @@ pub struct TimelinePoint {
     pub layer_bytes: [u64; Domain::ALL.len()],
 }
 
+/// The process was stopped at its `--limit` (a `LimitReached` record).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LimitStop {
+    pub time_s: f64,
+    pub rss_bytes: u64,
+    pub limit_bytes: u64,
+}
+
 /// Everything the first answers need, computed from one capture.
 pub struct Profile {
     pub metadata: Metadata,
@@ -95,6 +103,8 @@ pub struct Profile {
     pub snapshots: u32,
     /// The memory managers and the collector (see `memory`).
     pub memory: MemoryFacts,
+    /// Set when memsleuth stopped the process at its RSS limit.
+    pub limit_stop: Option<LimitStop>,
 }
 
 impl Profile {
@@ -362,6 +372,7 @@ where
     let mut snapshots = 0u32;
     let mut temporaries = Temporaries::default();
     let mut memory = MemoryObserver::default();
+    let mut limit_stop = None;
     for record in records.by_ref() {
         let record = record?;
         if symbols.learn(&record) {
@@ -384,6 +395,17 @@ where
             }
             Record::End { time_ns } => end_ns = end_ns.max(time_ns),
             Record::SnapshotEnd { .. } => snapshots += 1,
+            Record::LimitReached {
+                time_ns,
+                rss_bytes,
+                limit_bytes,
+            } => {
+                limit_stop = Some(LimitStop {
+                    time_s: time_ns as f64 / 1e9,
+                    rss_bytes,
+                    limit_bytes,
+                });
+            }
             Record::GcStart { .. }
             | Record::GcEnd { .. }
             | Record::GcScratch { .. }
@@ -453,6 +475,7 @@ where
         symbols,
         snapshots,
         memory,
+        limit_stop,
     })
 }
 

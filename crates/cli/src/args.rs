@@ -76,6 +76,10 @@ pub struct RunArgs {
     /// record RSS before and after: what trimming would give back.
     #[arg(long)]
     pub trim_probe: bool,
+    /// Stop the program once its RSS reaches this size (e.g. 2GB, 512MiB), with the capture
+    /// and report written and exit status 99, before the kernel's OOM killer would.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub limit: Option<u64>,
     /// How often to sample RSS for the timeline, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub sample_interval: u64,
@@ -119,6 +123,34 @@ fn parse_signal(s: &str) -> Result<String, String> {
             "{s} is not a signal snapshots can use; use one of {}",
             SNAPSHOT_SIGNALS.join(", ")
         ))
+    }
+}
+
+/// A size as people write it: `2GB`, `512MiB`, `1.5G`, `300000000`. Both
+/// decimal and binary units mean powers of 1024, as `free -h` and most
+/// memory tools do, so `2GB` and `2GiB` are the same limit.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let digits_end = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(digits_end);
+    let scale: u64 = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        "T" | "TB" | "TIB" => 1 << 40,
+        _ => {
+            return Err(format!(
+                "{s} is not a size; write it like 2GB, 512MB or 1.5GiB"
+            ))
+        }
+    };
+    match number.parse::<f64>() {
+        Ok(n) if n * scale as f64 >= 1.0 => Ok((n * scale as f64) as u64),
+        _ => Err(format!(
+            "{s} is not a size; write it like 2GB, 512MB or 1.5GiB"
+        )),
     }
 }
 

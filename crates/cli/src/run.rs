@@ -16,6 +16,8 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 
+use memsleuth_analysis::{LimitStop, Profile};
+
 use crate::args::{RunArgs, SnapshotAt};
 use crate::{commands, load, report};
 
@@ -156,6 +158,9 @@ pub fn run(args: &RunArgs, python: &Path) -> Result<i32> {
     if args.trim_probe {
         cmd.arg("--trim-probe");
     }
+    if let Some(limit) = args.limit {
+        cmd.arg("--limit-bytes").arg(limit.to_string());
+    }
     if args.snapshot_at == Some(SnapshotAt::Exit) {
         cmd.arg("--snapshot-at-exit");
     }
@@ -181,7 +186,9 @@ pub fn run(args: &RunArgs, python: &Path) -> Result<i32> {
 
 /// Writes the report (unless `--no-report`) and prints the summary (unless
 /// `--quiet`). Neither may change the exit status: a failure is one line.
-fn summarise(args: &RunArgs, capture: &Path) {
+/// Returns where the capture says memsleuth stopped the program at its
+/// `--limit`, if it did.
+fn summarise(args: &RunArgs, capture: &Path) -> Option<LimitStop> {
     let profile = match load::analyze(capture) {
         Ok(profile) => profile,
         Err(e) if args.quiet => {
@@ -189,16 +196,21 @@ fn summarise(args: &RunArgs, capture: &Path) {
                 "memsleuth: warning: no HTML report was written: {}",
                 crate::one_line(&e)
             );
-            return;
+            return None;
         }
         Err(e) => {
             eprintln!("memsleuth: error: {}", crate::one_line(&e));
-            return;
+            return None;
         }
     };
+    write_report_and_summary(args, capture, &profile);
+    profile.limit_stop
+}
+
+fn write_report_and_summary(args: &RunArgs, capture: &Path, profile: &Profile) {
     let report = (!args.no_report).then(|| {
         let output = report::default_output(capture);
-        report::write_report(capture, &profile, &output).map(|()| output)
+        report::write_report(capture, profile, &output).map(|()| output)
     });
     if let Some(Err(e)) = &report {
         eprintln!(
@@ -212,7 +224,7 @@ fn summarise(args: &RunArgs, capture: &Path) {
     let name = capture.display().to_string();
     eprint!(
         "{}",
-        memsleuth_report::summary_text(&profile, &name, SUMMARY_SITES, commands::stderr_style())
+        memsleuth_report::summary_text(profile, &name, SUMMARY_SITES, commands::stderr_style())
     );
     if let Some(Ok(output)) = &report {
         eprintln!("Report: {}  (open it in a browser)", output.display());
@@ -230,8 +242,25 @@ fn finish(args: &RunArgs, capture: &Path, status: ExitStatus) -> Result<i32> {
             signal_name(sig)
         );
     }
-    if capture.exists() && !(args.quiet && args.no_report) {
-        summarise(args, capture);
+    let limit_code = status.code() == Some(memsleuth_format::EXIT_LIMIT) && args.limit.is_some();
+    let mut stop = None;
+    if capture.exists() && (limit_code || !(args.quiet && args.no_report)) {
+        stop = summarise(args, capture);
+    }
+    if let Some(stop) = stop.filter(|_| limit_code) {
+        eprintln!(
+            "memsleuth: stopped the program at {:.2} s: its RSS reached {}, past --limit {}; \
+             the capture{} complete (exit status {})",
+            stop.time_s,
+            memsleuth_report::human_bytes(stop.rss_bytes),
+            memsleuth_report::human_bytes(stop.limit_bytes),
+            if args.no_report {
+                " is"
+            } else {
+                " and the report are"
+            },
+            memsleuth_format::EXIT_LIMIT
+        );
     }
     if let Some(sig) = killed_by {
         // Die of the same signal, so a shell or supervisor sees what it would

@@ -50,6 +50,7 @@ const META_GC_END: u8 = 12;
 const META_GC_SCRATCH: u8 = 13;
 const META_MEMORY_STATE: u8 = 14;
 const META_FORK: u8 = 15;
+const META_LIMIT_REACHED: u8 = 16;
 
 /// An edge name's kind, in the low two bits of its first varint.
 const EDGE_ATTR: u64 = 0;
@@ -369,6 +370,16 @@ impl DeltaState {
             Record::Fork { time_ns } => {
                 out.push(meta(META_FORK));
                 self.put_time(out, *time_ns);
+            }
+            Record::LimitReached {
+                time_ns,
+                rss_bytes,
+                limit_bytes,
+            } => {
+                out.push(meta(META_LIMIT_REACHED));
+                self.put_time(out, *time_ns);
+                put_varint(out, *rss_bytes);
+                put_varint(out, *limit_bytes);
             }
         }
     }
@@ -694,6 +705,11 @@ impl<'a> Decoder<'a> {
             META_FORK => Record::Fork {
                 time_ns: self.time()?,
             },
+            META_LIMIT_REACHED => Record::LimitReached {
+                time_ns: self.time()?,
+                rss_bytes: self.varint()?,
+                limit_bytes: self.varint()?,
+            },
             _ => return self.err("unknown record kind"),
         })
     }
@@ -856,6 +872,11 @@ mod tests {
             },
             Record::MemoryState(Box::new(state)),
             Record::Fork { time_ns: 5 },
+            Record::LimitReached {
+                time_ns: 6,
+                rss_bytes: 3 << 30,
+                limit_bytes: 2 << 30,
+            },
         ];
         assert_eq!(decode_all(&encode_all(&records)).unwrap(), records);
     }

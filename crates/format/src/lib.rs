@@ -36,6 +36,9 @@ pub const FORMAT_VERSION: u16 = 4;
 /// Python frame (start-up, shutdown, a thread starting) on a thread that has
 /// a Python thread state. Real code ids start at 1.
 pub const INTERPRETER_CODE: u32 = 0;
+/// The exit status of a process memsleuth stopped at its RSS limit, after
+/// writing a [`Record::LimitReached`] (`memsleuth run --limit`).
+pub const EXIT_LIMIT: i32 = 99;
 /// The four bytes that open every chunk.
 pub const CHUNK_MAGIC: [u8; 4] = *b"MSCK";
 /// Bytes in a chunk header: magic, codec, 3 reserved, stored and raw lengths, CRC.

@@ -461,6 +461,14 @@ pub enum Record {
     Fork {
         time_ns: u64,
     },
+    /// The process's RSS reached the limit it was run with
+    /// (`memsleuth run --limit`): memsleuth ended the capture here and
+    /// stopped the process. Only an End record follows.
+    LimitReached {
+        time_ns: u64,
+        rss_bytes: u64,
+        limit_bytes: u64,
+    },
     /// Tracking stopped cleanly; nothing follows.
     End {
         time_ns: u64,

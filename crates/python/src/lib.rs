@@ -34,7 +34,10 @@ create_exception!(
     stack_base = None,
     native_memory = true,
     native_stacks = false,
+    rss_limit = None,
 ))]
+// Each argument is one keyword argument of the Python signature.
+#[allow(clippy::too_many_arguments)]
 fn start_tracking(
     path: PathBuf,
     metadata_json: &str,
@@ -43,6 +46,7 @@ fn start_tracking(
     stack_base: Option<Vec<Bound<'_, PyAny>>>,
     native_memory: bool,
     native_stacks: bool,
+    rss_limit: Option<u64>,
 ) -> PyResult<()> {
     let metadata: Metadata = serde_json::from_str(metadata_json)
         .map_err(|e| TrackerError::new_err(format!("invalid capture metadata: {e}")))?;
@@ -62,6 +66,7 @@ fn start_tracking(
             .collect(),
         native_memory: native_memory || native_stacks,
         native_stacks,
+        rss_limit,
     };
     memsleuth_tracker::start(&path, &metadata, &options)
         .map_err(|e| TrackerError::new_err(e.to_string()))

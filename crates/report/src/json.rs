@@ -1,7 +1,7 @@
 //! The `--json` outputs. Field names are a public interface documented in
 //! `docs/json.md`: add fields freely, never rename or remove one.
 
-use memsleuth_analysis::{Grouping, LayerTotals, Measure, Profile, Site};
+use memsleuth_analysis::{Grouping, LayerTotals, LimitStop, Measure, Profile, Site};
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -32,6 +32,8 @@ pub struct SummaryJson {
     pub layers: Vec<LayerTotals>,
     /// Complete heap snapshots in the capture.
     pub snapshots: u32,
+    /// Set when memsleuth stopped the program at its `--limit`.
+    pub limit_stop: Option<LimitStop>,
     pub peak_sites: Vec<Site>,
     pub leak_sites: Vec<Site>,
 }
@@ -69,6 +71,7 @@ pub fn summary_json(profile: &Profile, capture: &str, limit: usize) -> SummaryJs
         native_stacks: profile.metadata.native_stacks,
         layers: profile.layers.clone(),
         snapshots: profile.snapshots,
+        limit_stop: profile.limit_stop,
         peak_sites: top(Measure::Peak),
         leak_sites: top(Measure::Leaks),
     }

@@ -143,6 +143,15 @@ pub fn summary_text(
             style.bytes(profile.completeness.lost_bytes)
         );
     }
+    if let Some(stop) = &profile.limit_stop {
+        let _ = writeln!(
+            out,
+            "  stopped by memsleuth at {}: its RSS reached {}, past --limit {}",
+            seconds(stop.time_s),
+            style.bytes(stop.rss_bytes),
+            style.bytes(stop.limit_bytes)
+        );
+    }
     let _ = writeln!(
         out,
         "  peak tracked memory  {} at {}",

@@ -95,6 +95,9 @@ pub struct Options {
     pub native_memory: bool,
     /// Record the native (C, C++, Rust) stack of every allocation too.
     pub native_stacks: bool,
+    /// Stop the process, with the capture complete, once its RSS reaches
+    /// this many bytes (see `writer::WriterLoop::stop_at_limit`).
+    pub rss_limit: Option<u64>,
 }
 
 impl Default for Options {
@@ -105,6 +108,7 @@ impl Default for Options {
             stack_base: Vec::new(),
             native_memory: true,
             native_stacks: false,
+            rss_limit: None,
         }
     }
 }
@@ -173,8 +177,13 @@ pub fn start(path: &Path, metadata: &Metadata, options: &Options) -> Result<(), 
     snapshot::reset_ids();
     stacks::set_stack_base(&options.stack_base);
     codes::reset(sys::shim::code_block_offset());
-    let writer =
-        writer::spawn(out, options.sample_interval, options.native_stacks).map_err(write_err)?;
+    let writer = writer::spawn(
+        out,
+        options.sample_interval,
+        options.native_stacks,
+        options.rss_limit,
+    )
+    .map_err(write_err)?;
     let native_memory = options.native_memory || options.native_stacks;
     if native_memory {
         sys::native::install();

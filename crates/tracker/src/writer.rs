@@ -10,7 +10,7 @@ use std::thread::{self, JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
 use memsleuth_format::writer::CaptureWriter;
-use memsleuth_format::{AllocKind, Domain, ModuleDef, Record};
+use memsleuth_format::{AllocKind, Domain, ModuleDef, Record, EXIT_LIMIT};
 use rustc_hash::FxHashSet;
 
 use crate::buffer::{self, Event, EventKind, Lane, Producer};
@@ -121,6 +121,7 @@ pub(crate) fn spawn(
     out: CaptureWriter<BufWriter<File>>,
     interval: Duration,
     describe_modules: bool,
+    rss_limit: Option<u64>,
 ) -> io::Result<WriterHandle> {
     let stop = Arc::new(AtomicBool::new(false));
     let (lane, producer) = Lane::new(Vec::new());
@@ -138,6 +139,8 @@ pub(crate) fn spawn(
         defs: Vec::new(),
         events: Vec::new(),
         failure: None,
+        rss_limit,
+        last_rss: 0,
     }));
     *SHARED.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&state));
     let stop_flag = Arc::clone(&stop);
@@ -171,6 +174,10 @@ struct WriterLoop {
     events: Vec<Event>,
     /// Why the capture stopped growing, once it has.
     failure: Option<io::Error>,
+    /// `--limit`: the RSS at which the process is stopped.
+    rss_limit: Option<u64>,
+    /// The RSS of the latest timeline sample.
+    last_rss: u64,
 }
 
 /// Drains the buffers every interval until told to stop.
@@ -185,6 +192,9 @@ fn run(
         {
             let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
             s.drain(true);
+            if let Some(limit) = s.rss_limit.filter(|&l| s.last_rss >= l) {
+                s.stop_at_limit(limit);
+            }
             if stopping {
                 if s.failure.is_none() {
                     if let Err(e) = s.finish() {
@@ -213,9 +223,12 @@ impl WriterLoop {
         self.collect(bound, &mut defs, &mut events);
         if self.failure.is_none() {
             events.sort_by_key(|e| e.seq);
-            let sample = sample.then(|| Record::Sample {
-                time_ns,
-                rss_bytes: read_rss(sys::os::page_size()),
+            let sample = sample.then(|| {
+                self.last_rss = read_rss(sys::os::page_size());
+                Record::Sample {
+                    time_ns,
+                    rss_bytes: self.last_rss,
+                }
             });
             if let Err(e) = self.write_batch(&defs, &events, sample) {
                 self.fail(e);
@@ -306,6 +319,25 @@ impl WriterLoop {
             self.last_flush = Instant::now();
         }
         Ok(())
+    }
+
+    /// The process's RSS reached `--limit`: end the capture with a record
+    /// saying so, and end the process at once, before the kernel's OOM killer
+    /// would, with `EXIT_LIMIT` (`memsleuth run` tells the user). Recording
+    /// stops first, so the last drain takes every event numbered so far and
+    /// the capture is complete. The program's exit handlers do not run: it
+    /// is stopped, as the OOM killer would stop it, but with its capture.
+    fn stop_at_limit(&mut self, limit: u64) -> ! {
+        recorder::enable(false, false);
+        self.drain(false);
+        let reached = Record::LimitReached {
+            time_ns: self.start.elapsed().as_nanos() as u64,
+            rss_bytes: self.last_rss,
+            limit_bytes: limit,
+        };
+        self.out.push(&reached);
+        let _ = self.finish();
+        sys::os::exit_now(EXIT_LIMIT)
     }
 
     /// Writes the end record and everything pending.

@@ -334,8 +334,7 @@ fn gc_freeze(facts: &MemoryFacts) -> Option<Recommendation> {
     // the program froze itself counts.
     let frozen = |label| facts.state(label).map_or(0, |s| s.state.gc.frozen);
     let frozen_by_program = frozen("exit").saturating_sub(frozen("start"));
-    if facts.forks.len() < 2 || frozen_by_program > 0 || last.python_object_bytes < 4 * MIN_SAVING
-    {
+    if facts.forks.len() < 2 || frozen_by_program > 0 || last.python_object_bytes < 4 * MIN_SAVING {
         return None;
     }
     Some(Recommendation {

@@ -24,3 +24,11 @@ pub(crate) fn on_fork_in_child(child: extern "C" fn()) -> bool {
     // plain `extern "C" fn` with no captured state, valid for the process life.
     unsafe { libc::pthread_atfork(None, None, Some(child)) == 0 }
 }
+
+/// Ends the process now with `code`, from any thread, running no exit
+/// handlers: what `--limit` does once the capture is complete.
+pub(crate) fn exit_now(code: i32) -> ! {
+    // SAFETY: `_exit` has no preconditions; it never returns, and skips the
+    // exit handlers that could block on the threads it stops.
+    unsafe { libc::_exit(code) }
+}
