@@ -18,6 +18,7 @@
 
 mod blockmap;
 mod checkpoints;
+mod growth;
 pub mod heap;
 pub mod linetable;
 pub mod memory;
@@ -28,6 +29,10 @@ mod symbols;
 mod temporaries;
 
 pub use checkpoints::{checkpoints, Checkpoint, LiveSite};
+pub use growth::{
+    growth, judge, trend, GrowingSite, Growth, GrowthRule, GrowthStack, RetainedType, SnapshotRef,
+    Trend, Verdict,
+};
 pub use replay::{
     analyze, CompletenessSource, LayerTotals, LimitStop, Profile, SiteKey, StackStats,
     TimelinePoint,

@@ -30,6 +30,9 @@ pub enum Command {
     Heap(HeapArgs),
     /// Show what grew between two heap snapshots of one process.
     Diff(DiffArgs),
+    /// Find the lines whose live memory grows steadily over the run, with their trend,
+    /// allocating stacks and, from the last heap snapshot, what keeps it alive.
+    Leaks(LeaksArgs),
     /// Write a capture's data in another tool's format: pprof, speedscope, collapsed stacks,
     /// JSON, a heap snapshot for Chrome DevTools.
     Export(ExportArgs),
@@ -324,6 +327,15 @@ pub struct DiffArgs {
     /// A later capture of the same process: the last snapshots of both are compared.
     #[arg(value_name = "LATER")]
     pub later: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: TableOutput,
+}
+
+#[derive(Args)]
+pub struct LeaksArgs {
+    /// A capture written by `memsleuth run` (with `--snapshot-every 30s` or `--snapshot-at exit`,
+    /// retainer paths too).
+    pub capture: PathBuf,
     #[command(flatten)]
     pub output: TableOutput,
 }

@@ -12,6 +12,7 @@ mod args;
 mod commands;
 mod export;
 mod heap;
+mod leaks;
 mod load;
 mod memory;
 mod progress;
@@ -40,6 +41,7 @@ pub fn main_with_args(args: Vec<String>, python: &Path) -> i32 {
         args::Command::Stacks(s) => commands::stacks(&s),
         args::Command::Heap(h) => heap::heap(&h),
         args::Command::Diff(d) => heap::diff_command(&d),
+        args::Command::Leaks(l) => leaks::leaks(&l),
         args::Command::Export(e) => export::export(&e),
         args::Command::Report(r) => report::report(&r),
         args::Command::Memory(m) => memory::memory(&m),

@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod export;
+mod growth;
 mod heap;
 mod heapsnapshot;
 mod html;
@@ -22,6 +23,7 @@ mod text;
 mod units;
 
 pub use export::{write_pprof, write_speedscope, InUse};
+pub use growth::{growth_json, growth_text, GrowthJson, GrowthRuleJson};
 pub use heap::{
     diff_text, heap_json, heap_text, heap_type_json, heap_type_text, join_path, DiffJson,
     DiffSideJson, HeapJson, HeapTypeJson, SnapshotJson,
