@@ -1,9 +1,11 @@
 //! What memsleuth computes from a capture: the peak and what was live then,
 //! leaks, totals by layer, per-stack allocation statistics, the timeline,
 //! sites grouped by stack, line, function or file, Python stacks merged
-//! with native ones (whose symbols the caller resolves and hands in), and,
+//! with native ones (whose symbols the caller resolves and hands in),
 //! from heap snapshots ([`heap`]), retained sizes, paths from the roots,
-//! leak suspects and diffs.
+//! leak suspects and diffs, the memory managers ([`memory`]: where the RSS
+//! goes, pymalloc's arenas, the collector's work, recommendations), and
+//! lines whose memory grows over the run ([`growth()`]).
 //!
 //! # Design constraints
 //! - Pure computation over [`memsleuth_format::Record`]s: no I/O (the caller

@@ -1,8 +1,10 @@
 //! Renders what `memsleuth-analysis` computed: the end-of-run summary, site
 //! tables for the terminal, their JSON form (schemas in `docs/json.md`),
 //! collapsed stacks, pprof and speedscope profiles (`docs/exports.md`), heap
-//! snapshot tables and diffs, and Chrome DevTools heap snapshots
-//! (`docs/heapsnapshot.md`).
+//! snapshot tables and diffs, Chrome DevTools heap snapshots
+//! (`docs/heapsnapshot.md`), the memory managers' view with its
+//! recommendations (`memsleuth memory`), growing lines (`memsleuth leaks`)
+//! and the HTML report.
 //!
 //! # Design constraints
 //! - Rendering only: every number shown is computed by the analysis crate;

@@ -30,7 +30,8 @@ pub fn memory_text(summary: &MemorySummary, capture: &str, style: impl Into<Text
         rss_account(&mut out, account, style);
     }
     if let Some(stats) = &summary.pymalloc_stats_at_exit {
-        pymalloc_stats(&mut out, stats, style);
+        let fragmentation = summary.pymalloc_fragmentation_at_exit.unwrap_or(0.0);
+        pymalloc_stats(&mut out, stats, fragmentation, style);
     }
     for (moment, picture) in [
         ("at the peak", &summary.pymalloc_at_peak),
@@ -201,13 +202,8 @@ fn pymalloc(out: &mut String, moment: &str, p: &PymallocPicture, style: &TextSty
 }
 
 /// pymalloc's own figures: every arena, those made before tracking too.
-fn pymalloc_stats(out: &mut String, p: &PymallocStats, style: &TextStyle) {
+fn pymalloc_stats(out: &mut String, p: &PymallocStats, fragmentation: f64, style: &TextStyle) {
     let arenas = p.arenas_current * p.arena_size;
-    let fragmentation = if arenas == 0 {
-        0.0
-    } else {
-        1.0 - p.allocated_bytes as f64 / arenas as f64
-    };
     heading(
         out,
         style,

@@ -93,7 +93,7 @@ const INTERNAL_MODULES: [&str; 26] = [
 /// are plain objects (every class of its MRO but `object` was made by a
 /// `class` statement, and they have no items or unnamed references of their
 /// own: not dict, list or exception subclasses, nor classes of a
-/// metaclass), and they have a `__dict__` (see [`Layout`]).
+/// metaclass), and they have a `__dict__` (see `Layout`).
 ///
 /// *Why the class decides and not the instance:* an instance with a
 /// `__dict__` edge has a dict, but from 3.11 one that never had its dict

@@ -69,6 +69,9 @@ pub struct MemorySummary {
     /// pymalloc's own figures at exit: every arena, those made before
     /// tracking included.
     pub pymalloc_stats_at_exit: Option<PymallocStats>,
+    /// The share of all of pymalloc's arena bytes at exit that holds no
+    /// live object, from its own figures.
+    pub pymalloc_fragmentation_at_exit: Option<f64>,
     pub pinned_sites: Vec<LineSite>,
     pub gc: GcSummary,
     pub native_heap: Option<NativeHeap>,
@@ -143,6 +146,15 @@ fn native_heap(profile: &Profile) -> Option<NativeHeap> {
     })
 }
 
+fn fragmentation(p: &PymallocStats) -> f64 {
+    let arenas = p.arenas_current * p.arena_size;
+    if arenas == 0 {
+        0.0
+    } else {
+        1.0 - p.allocated_bytes as f64 / arenas as f64
+    }
+}
+
 /// Builds the summary of a profile.
 pub fn memory_summary(profile: &Profile, input: &SummaryInput<'_>) -> MemorySummary {
     let facts = &profile.memory;
@@ -167,6 +179,10 @@ pub fn memory_summary(profile: &Profile, input: &SummaryInput<'_>) -> MemorySumm
             .unwrap_or_default(),
         pymalloc_at_exit: facts.pymalloc_at_exit.clone(),
         pymalloc_stats_at_exit: facts.state("exit").and_then(|s| s.state.pymalloc.clone()),
+        pymalloc_fragmentation_at_exit: facts
+            .state("exit")
+            .and_then(|s| s.state.pymalloc.as_ref())
+            .map(fragmentation),
         gc: gc_summary(profile),
         native_heap: native_heap(profile),
         forks: facts.forks.clone(),
