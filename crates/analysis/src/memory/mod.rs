@@ -122,11 +122,12 @@ impl MemoryObserver {
 /// pymalloc's state in a replay's live set.
 pub(crate) fn pymalloc_picture(live: &LiveSet) -> Option<PymallocPicture> {
     let arenas: Vec<(u64, u64)> = live.arenas().collect();
-    let blocks = live
-        .heap_blocks()
-        .filter(|&(_, size, key): &(u64, u64, SiteKey)| {
-            pymalloc::is_pymalloc_block(key.layer, size)
-        });
+    let blocks = || {
+        live.heap_blocks()
+            .filter(|&(_, size, key): &(u64, u64, SiteKey)| {
+                pymalloc::is_pymalloc_block(key.layer, size)
+            })
+    };
     pymalloc::picture(&arenas, blocks)
 }
 

@@ -89,19 +89,21 @@ pub struct PymallocPicture {
     pub blocks_in_untracked_arenas: u64,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone, Copy)]
 struct ArenaTally {
     live_blocks: u64,
     live_bytes: u64,
-    by_site: FxHashMap<SiteKey, StackStats>,
 }
 
 /// Builds the picture from the live arenas (start, size) and the live
-/// blocks (address, size, site) of the pymalloc layers.
-pub fn picture(
-    arenas: &[(u64, u64)],
-    blocks: impl Iterator<Item = (u64, u64, SiteKey)>,
-) -> Option<PymallocPicture> {
+/// blocks (address, size, site) of the pymalloc layers. `blocks` is called
+/// twice at most: the sites of the pinning blocks are gathered in a second
+/// walk, over the pinned arenas only, which is far cheaper than keeping
+/// every arena's sites in the first.
+pub fn picture<I>(arenas: &[(u64, u64)], blocks: impl Fn() -> I) -> Option<PymallocPicture>
+where
+    I: Iterator<Item = (u64, u64, SiteKey)>,
+{
     let arena_size = arenas.iter().map(|&(_, size)| size).max()?;
     let pool_size = arena_size / POOLS_PER_ARENA;
     let mut sorted = arenas.to_vec();
@@ -110,7 +112,7 @@ pub fn picture(
     // Pool address -> (size class, live blocks).
     let mut pools: FxHashMap<u64, (u64, u64)> = FxHashMap::default();
     let mut outside = 0u64;
-    for (addr, size, key) in blocks {
+    for (addr, size, _) in blocks() {
         let Some(i) = containing(&sorted, addr) else {
             outside += 1;
             continue;
@@ -119,9 +121,6 @@ pub fn picture(
         let t = &mut tallies[i];
         t.live_blocks += 1;
         t.live_bytes += class;
-        let site = t.by_site.entry(key).or_default();
-        site.bytes += class;
-        site.count += 1;
         let pool = pools.entry(addr & !(pool_size - 1)).or_insert((class, 0));
         pool.1 += 1;
     }
@@ -149,7 +148,7 @@ pub fn picture(
     } else {
         1.0 - p.live_bytes as f64 / p.arena_bytes as f64
     };
-    p.pinned = pinned(&sorted, tallies);
+    p.pinned = pinned(&sorted, &tallies, blocks);
     Some(p)
 }
 
@@ -185,22 +184,38 @@ fn class_table(pools: &FxHashMap<u64, (u64, u64)>, pool_size: u64) -> Vec<ClassP
     out
 }
 
-fn pinned(sorted: &[(u64, u64)], tallies: Vec<ArenaTally>) -> PinnedArenas {
+fn pinned<I>(sorted: &[(u64, u64)], tallies: &[ArenaTally], blocks: impl Fn() -> I) -> PinnedArenas
+where
+    I: Iterator<Item = (u64, u64, SiteKey)>,
+{
     let mut out = PinnedArenas::default();
-    let mut by_site: FxHashMap<SiteKey, StackStats> = FxHashMap::default();
-    for (&(_, size), t) in sorted.iter().zip(tallies) {
-        let share = t.live_bytes as f64 / size as f64;
-        if t.live_blocks == 0 || share >= PINNED_SHARE {
-            continue;
-        }
+    let is_pinned: Vec<bool> = sorted
+        .iter()
+        .zip(tallies)
+        .map(|(&(_, size), t)| {
+            t.live_blocks > 0 && (t.live_bytes as f64 / size as f64) < PINNED_SHARE
+        })
+        .collect();
+    for ((&(_, size), t), _) in sorted
+        .iter()
+        .zip(tallies)
+        .zip(&is_pinned)
+        .filter(|(_, &p)| p)
+    {
         out.arenas += 1;
         out.arena_bytes += size;
         out.live_blocks += t.live_blocks;
         out.live_bytes += t.live_bytes;
-        for (key, s) in t.by_site {
+    }
+    if out.arenas == 0 {
+        return out;
+    }
+    let mut by_site: FxHashMap<SiteKey, StackStats> = FxHashMap::default();
+    for (addr, size, key) in blocks() {
+        if containing(sorted, addr).is_some_and(|i| is_pinned[i]) {
             let site = by_site.entry(key).or_default();
-            site.bytes += s.bytes;
-            site.count += s.count;
+            site.bytes += size_class(size);
+            site.count += 1;
         }
     }
     out.by_site = by_site.into_iter().collect();
@@ -230,13 +245,13 @@ mod tests {
         // One pool-aligned arena: 64 pools. Two 32-byte blocks share a pool;
         // one 100-byte block (class 112) has a pool of its own.
         let arena = (64 * MIB, MIB);
-        let blocks = vec![
+        let blocks = [
             (64 * MIB, 32, key(1)),
             (64 * MIB + 32, 30, key(1)),
             (64 * MIB + 5 * POOL, 100, key(2)),
             (200 * MIB, 64, key(3)),
         ];
-        let p = picture(&[arena], blocks.into_iter()).expect("an arena");
+        let p = picture(&[arena], || blocks.iter().copied()).expect("an arena");
         assert_eq!((p.arena_size, p.pool_size), (MIB, POOL));
         assert_eq!((p.used_pools, p.free_pools), (2, 62));
         assert_eq!((p.live_blocks, p.live_bytes), (3, 32 + 32 + 112));
@@ -279,7 +294,7 @@ mod tests {
     fn an_unaligned_arena_loses_a_pool_and_a_full_one_is_not_pinned() {
         let start = 64 * MIB + 4096;
         assert_eq!(pools_in((start, MIB), POOL), 63);
-        let blocks = (0..2000u64).map(|i| (start + 12 * 1024 + i * 512, 512, key(1)));
+        let blocks = || (0..2000u64).map(|i| (start + 12 * 1024 + i * 512, 512, key(1)));
         let p = picture(&[(start, MIB)], blocks).expect("an arena");
         assert_eq!(p.pinned.arenas, 0);
         assert_eq!(p.free_pools, 63 - p.used_pools);
