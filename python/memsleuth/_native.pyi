@@ -56,3 +56,23 @@ def built_for_python_hex() -> int:
 
 def cli_main(argv: list[str], python: str) -> int:
     """Run the memsleuth command line; ``python`` is the interpreter ``run`` launches."""
+
+def live_stats(
+    path: str, top: int = 10
+) -> tuple[int, int, list[tuple[str, int, str, int, int]]]:
+    """Analyse the capture at ``path`` as written so far (every complete
+    chunk; no End record needed): (live tracked bytes, peak tracked bytes,
+    the ``top`` lines by live bytes as (file, line, function, bytes, blocks)).
+
+    Runs without the GIL; neither the analysis nor the objects returned are
+    recorded in the capture being written. Raises ``TrackerError`` when the
+    file cannot be read as a capture.
+    """
+
+def top_stacks(
+    path: str, at: str = "peak", top: int = 5
+) -> list[tuple[int, int, list[tuple[str, int, str]]]]:
+    """The ``top`` stacks by bytes live ``at`` the peak (``"peak"``) or at the
+    end of what was written so far (``"live"``): (bytes, blocks, frames
+    innermost first as (file, line, function)). Like ``live_stats``.
+    """

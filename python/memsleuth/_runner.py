@@ -13,18 +13,15 @@ import _thread
 import atexit
 import builtins
 import gc
-import json
 import os
-import platform
 import runpy
 import signal
 import sys
-import time
 import types
 from dataclasses import dataclass, field
 from typing import NoReturn
 
-from memsleuth import __version__, _native
+from memsleuth import _native, _session
 
 
 @dataclass
@@ -175,19 +172,7 @@ def _run(program: Program) -> None:
 
 
 def _metadata(options: RunnerOptions) -> str:
-    return json.dumps(
-        {
-            "memsleuth_version": __version__,
-            "python_version": platform.python_version(),
-            "python_executable": sys.executable,
-            "argv": list(sys.argv),
-            "target_kind": options.target.kind,
-            "pid": os.getpid(),
-            "start_time_unix_ns": time.time_ns(),
-            "sample_interval_ms": options.interval_ms,
-            "platform": platform.platform(),
-        }
-    )
+    return _session.metadata(options.target.kind, options.interval_ms)
 
 
 def _snapshot(trigger: str) -> None:
@@ -249,19 +234,12 @@ def _duration(ms: int) -> str:
 _snapshots: _Snapshots | None = None
 _trim_probe = False
 
-def _record_memory_state(label: str) -> None:
-    """Measures the memory managers into the capture; a failure is reported, never raised."""
-    try:
-        _native.record_memory_state(label)
-    except _native.TrackerError as e:
-        sys.stderr.write(f"memsleuth: warning: no memory measurement ({label}): {e}\n")
-
 
 def _measure_at_exit() -> None:
-    _record_memory_state("exit")
+    _session.record_memory_state("exit")
     if _trim_probe:
         _native.trim_native_heap()
-        _record_memory_state("after-trim")
+        _session.record_memory_state("after-trim")
 
 
 def _stop() -> None:
@@ -274,11 +252,9 @@ def _stop() -> None:
     if _snapshots is not None:
         _snapshots.finish()
     try:
-        _native.stop_tracking()
+        _session.stop()  # also removes the collector callback
     except _native.TrackerError as e:
         sys.stderr.write(f"memsleuth: error: {e}\n")
-    if _native.gc_callback in gc.callbacks:
-        gc.callbacks.remove(_native.gc_callback)
 
 
 def _user_traceback(tb: types.TracebackType | None) -> types.TracebackType | None:
@@ -320,15 +296,15 @@ def main() -> None:
     _prepare(target)
     program = _load(target)
     capture = options.capture or f"{options.capture_prefix}{os.getpid()}.msl"
-    # Installed before tracking starts, so that installing them is not in the capture.
-    gc.callbacks.append(_native.gc_callback)
-    os.register_at_fork(after_in_parent=_native.note_fork)
     try:
-        _native.start_tracking(
+        # Also installs the fork hook and the collector callback, and records
+        # the "start" measurement.
+        _session.start(
             capture,
             _metadata(options),
-            options.interval_ms,
-            options.force,
+            owner="run",
+            sample_interval_ms=options.interval_ms,
+            force=options.force,
             stack_base=[_run.__code__, _stop.__code__, main.__code__],
             native_memory=options.native_memory,
             native_stacks=options.native_stacks,
@@ -336,7 +312,6 @@ def main() -> None:
         )
     except _native.TrackerError as e:
         _fail(str(e))
-    _record_memory_state("start")
     global _snapshots, _trim_probe
     _snapshots = _Snapshots(options)
     _trim_probe = options.trim_probe

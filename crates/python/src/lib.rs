@@ -2,8 +2,13 @@
 //! the Rust crates. It converts arguments and errors, and releases the GIL
 //! while the command line runs; it holds no logic of its own.
 
-use std::path::PathBuf;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use memsleuth_analysis::{Grouping, Measure, Profile};
+use memsleuth_format::reader::CaptureReader;
 
 use memsleuth_format::{GarbageGroup, GcState, Metadata};
 use pyo3::create_exception;
@@ -202,6 +207,108 @@ fn cli_main(py: Python<'_>, argv: Vec<String>, python: PathBuf) -> i32 {
     py.allow_threads(|| memsleuth_cli::main_with_args(argv, &python))
 }
 
+/// One line's live bytes: (file, line, function, bytes, blocks).
+type LineRow = (String, u32, String, u64, u64);
+/// One stack's bytes: (bytes, blocks, frames innermost first as (file, line, function)).
+type StackRow = (u64, u64, Vec<(String, u32, String)>);
+
+/// Analyses the capture at `path` as far as it has been written: every
+/// complete chunk. A capture still being written has no End record and may
+/// end in a partial chunk; the reader counts that as lost bytes and the
+/// analysis reports what the complete chunks hold, without complaint.
+fn analyze_so_far(path: &Path) -> Result<Option<Profile>, memsleuth_format::Error> {
+    // The writer keeps the header in its buffer until it flushes the first
+    // chunk: an empty file is a capture with nothing in it yet.
+    if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+        return Ok(None);
+    }
+    memsleuth_analysis::analyze(|| {
+        let file = File::open(path)?;
+        let reader = CaptureReader::new(BufReader::with_capacity(1 << 20, file))?;
+        Ok((reader.metadata().clone(), reader))
+    })
+    .map(Some)
+}
+
+fn capture_error(path: &Path, e: memsleuth_format::Error) -> PyErr {
+    TrackerError::new_err(format!("cannot read capture {}: {e}", path.display()))
+}
+
+/// Live and peak tracked bytes, and the `top` lines holding the most live
+/// bytes, of the capture at `path` as written so far (it may still be being
+/// written, by this process or another). Runs without the GIL; the analysis
+/// allocates through memsleuth's own, unhooked allocator, and the Python
+/// objects it returns are made unrecorded, so querying leaves no trace in
+/// the capture.
+#[pyfunction]
+#[pyo3(signature = (path, top = 10))]
+fn live_stats(py: Python<'_>, path: &str, top: usize) -> PyResult<PyObject> {
+    // `&str`, not `PathBuf`: converting a str to a path makes a bytes
+    // object, which would be recorded; a str's text is read in place.
+    let path = Path::new(path);
+    let analysed = py.allow_threads(|| {
+        memsleuth_tracker::unrecorded(|| {
+            let Some(profile) = analyze_so_far(path)? else {
+                return Ok((0, 0, Vec::new()));
+            };
+            let sites = memsleuth_analysis::sites(&profile, Measure::Leaks, Grouping::Line);
+            let rows: Vec<LineRow> = sites
+                .into_iter()
+                .take(top)
+                .map(|s| {
+                    let function = s.function.unwrap_or_default();
+                    (s.file, s.line.unwrap_or(0), function, s.bytes, s.count)
+                })
+                .collect();
+            Ok((profile.leaked_bytes, profile.peak_bytes, rows))
+        })
+    });
+    let stats = analysed.map_err(|e| capture_error(path, e))?;
+    memsleuth_tracker::unrecorded(|| Ok(stats.into_pyobject(py)?.into_any().unbind()))
+}
+
+/// The `top` stacks holding the most bytes `at` the peak (`"peak"`) or live
+/// at the end of what was written so far (`"live"`), with their frames.
+/// Like `live_stats`, without the GIL and without a trace in the capture.
+#[pyfunction]
+#[pyo3(signature = (path, at = "peak", top = 5))]
+fn top_stacks(py: Python<'_>, path: &str, at: &str, top: usize) -> PyResult<PyObject> {
+    let path = Path::new(path);
+    let measure = match at {
+        "peak" => Measure::Peak,
+        "live" => Measure::Leaks,
+        other => {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "at must be \"peak\" or \"live\", not {other:?}"
+            )))
+        }
+    };
+    let analysed = py.allow_threads(|| {
+        memsleuth_tracker::unrecorded(|| {
+            let Some(profile) = analyze_so_far(path)? else {
+                return Ok(Vec::new());
+            };
+            let sites = memsleuth_analysis::sites(&profile, measure, Grouping::Stack);
+            let rows: Vec<StackRow> = sites
+                .into_iter()
+                .take(top)
+                .map(|s| {
+                    let frames = s
+                        .stack
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|f| (f.file, f.line, f.function))
+                        .collect();
+                    (s.bytes, s.count, frames)
+                })
+                .collect();
+            Ok(rows)
+        })
+    });
+    let rows = analysed.map_err(|e| capture_error(path, e))?;
+    memsleuth_tracker::unrecorded(|| Ok(rows.into_pyobject(py)?.into_any().unbind()))
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(start_tracking, m)?)?;
@@ -214,6 +321,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(record_memory_state, m)?)?;
     m.add_function(wrap_pyfunction!(trim_native_heap, m)?)?;
     m.add_function(wrap_pyfunction!(note_fork, m)?)?;
+    m.add_function(wrap_pyfunction!(live_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(top_stacks, m)?)?;
     m.add("TrackerError", m.py().get_type::<TrackerError>())?;
     Ok(())
 }
