@@ -2,7 +2,7 @@
 // objects (where the RSS goes, pymalloc's arenas, the garbage collector,
 // glibc's heap) and what to change. Both read `data.memory`, the document
 // `memsleuth memory --json` prints, and word things as its text does.
-import { el, bytes, count, percent, seconds, note } from "./util.js";
+import { el, bytes, count, percent, seconds, note, simpleTable } from "./util.js";
 
 // Parts of the RSS by key (crates/analysis/src/memory/accounting.rs): the
 // Python parts green, the C heap purple, the rest grey.
@@ -38,16 +38,7 @@ function card(label, value, detail) {
 // A table whose rows carry data attributes (exact values for scripts and
 // tests, beside the rounded text): columns {title, value(row), numeric}.
 function table(columns, rows, rowAttrs, attrs = {}) {
-  return el(
-    "table",
-    attrs,
-    el("thead", {}, el("tr", {}, columns.map((c) => el("th", { class: c.numeric ? "num" : "" }, c.title)))),
-    el(
-      "tbody",
-      {},
-      rows.map((row) => el("tr", rowAttrs(row), columns.map((c) => el("td", { class: c.numeric ? "num" : c.class || "" }, c.value(row))))),
-    ),
-  );
+  return simpleTable(columns, rows, attrs, rowAttrs);
 }
 
 function siteTable(sites, attrs = {}) {

@@ -50,8 +50,10 @@ export function note(text) {
   return el("p", { class: "note" }, text);
 }
 
-// A table from rows and column definitions {title, value(row), render(row), numeric}.
-export function simpleTable(columns, rows, attrs = {}) {
+// A table from rows and column definitions {title, value(row), render(row),
+// numeric, class}. `rowAttrs(row)` gives each row's attributes: the exact
+// values scripts and tests read beside the rounded text.
+export function simpleTable(columns, rows, attrs = {}, rowAttrs = () => ({})) {
   return el(
     "table",
     attrs,
@@ -62,8 +64,8 @@ export function simpleTable(columns, rows, attrs = {}) {
       rows.map((row) =>
         el(
           "tr",
-          {},
-          columns.map((c) => el("td", { class: c.numeric ? "num" : "" }, c.render ? c.render(row) : c.value(row))),
+          rowAttrs(row),
+          columns.map((c) => el("td", { class: c.numeric ? "num" : c.class || "" }, c.render ? c.render(row) : c.value(row))),
         ),
       ),
     ),
