@@ -94,6 +94,15 @@ def _build_memsleuth(exe, script, outdir):
     return [exe, "run", "--quiet", "--no-report", "-o", os.path.join(outdir, "capture.msl"), script]
 
 
+def _build_memsleuth_children(exe, script, outdir):
+    return [exe, "run", "--quiet", "--no-report", "--follow-children", "--force",
+            "-o", os.path.join(outdir, "captures"), script]
+
+
+def _build_memray_follow_fork(exe, script, outdir):
+    return [exe, "run", "--follow-fork", "-q", "-f", "-o", os.path.join(outdir, "capture.bin"), script]
+
+
 def _build_memsleuth_native(exe: Optional[str], script: str, outdir: str) -> list:
     return [exe, "run", "--native", "--quiet", "--no-report",
             "-o", os.path.join(outdir, "capture.msl"), script]
@@ -130,6 +139,9 @@ def make_tools() -> "dict[str, Tool]":
         Tool("memsleuth-native",
              "memsleuth run --native --quiet --no-report -o CAPTURE.msl workload.py",
              "memsleuth", _build_memsleuth_native),
+        Tool("memsleuth-children",
+             "memsleuth run --follow-children --quiet --no-report -o CAPTURES/ workload.py",
+             "memsleuth", _build_memsleuth_children),
         Tool("tracemalloc", "python3 -X tracemalloc=25 workload.py", None,
              _build_tracemalloc, writes_output=False),
         Tool("memray-python-allocators",
@@ -138,6 +150,8 @@ def make_tools() -> "dict[str, Tool]":
         Tool("memray", "memray run -q -f -o CAPTURE.bin workload.py", "memray", _build_memray),
         Tool("memray-native", "memray run --native -q -f -o CAPTURE.bin workload.py", "memray",
              _build_memray_native),
+        Tool("memray-follow-fork", "memray run --follow-fork -q -f -o CAPTURE.bin workload.py",
+             "memray", _build_memray_follow_fork),
         Tool("fil", "fil-profile -o OUTDIR --no-browser run workload.py", "fil-profile", _build_fil),
     ]
     return {t.name: t for t in tools}
@@ -154,8 +168,8 @@ TOOL_ALIASES = {
 
 def _tool_version(tool: Tool) -> str:
     dist = {"memray": "memray", "memray-python-allocators": "memray", "memray-native": "memray",
-            "fil": "filprofiler", "memsleuth": "memsleuth",
-            "memsleuth-native": "memsleuth"}.get(tool.name)
+            "memray-follow-fork": "memray", "fil": "filprofiler", "memsleuth": "memsleuth",
+            "memsleuth-native": "memsleuth", "memsleuth-children": "memsleuth"}.get(tool.name)
     if dist is None:
         return platform.python_version()
     try:
