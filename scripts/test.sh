@@ -14,6 +14,8 @@ command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 # The HTML report is tested in a real headless browser (tests/test_report.py).
 command -v chromium >/dev/null || missing+=(chromium)
+# The live terminal view is driven in tmux (tests/test_live.py).
+command -v tmux >/dev/null || missing+=(tmux)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "== installing ${missing[*]}"
     sudo_=""; [ "$(id -u)" -ne 0 ] && sudo_="sudo"

@@ -51,6 +51,11 @@ def trim_native_heap() -> bool:
 def note_fork() -> None:
     """Marks a fork in the capture; called in the parent after ``os.fork()``."""
 
+def restart_after_fork(path: str, metadata_json: str) -> None:
+    """In a child forked while tracking: starts the child's own capture at
+    ``path`` with the parent's options. Raises ``TrackerError`` when it
+    cannot; the child then runs untracked."""
+
 def built_for_python_hex() -> int:
     """``PY_VERSION_HEX`` of the interpreter this extension was compiled for."""
 

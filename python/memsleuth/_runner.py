@@ -21,7 +21,7 @@ import types
 from dataclasses import dataclass, field
 from typing import NoReturn
 
-from memsleuth import _native, _session
+from memsleuth import _children, _native, _session
 
 
 @dataclass
@@ -45,6 +45,14 @@ class RunnerOptions:
     snapshot_every_ms: int | None = None
     trim_probe: bool = False
     rss_limit: int | None = None
+    # --follow-children: every process's capture goes into this directory
+    # (or into the prefix followed by this process's pid), named after `stem`.
+    follow_dir: str | None = None
+    follow_dir_prefix: str | None = None
+    stem: str = "program"
+
+    def follows_children(self) -> bool:
+        return self.follow_dir is not None or self.follow_dir_prefix is not None
 
 
 def _fail(message: str) -> NoReturn:
@@ -60,6 +68,7 @@ def parse_args(argv: list[str]) -> RunnerOptions:
     snapshot_every_ms: int | None = None
     trim_probe: bool = False
     rss_limit: int | None = None
+    follow: dict[str, str] = {}
     i = 0
     while i < len(argv) and argv[i] != "--":
         flag = argv[i]
@@ -88,6 +97,8 @@ def parse_args(argv: list[str]) -> RunnerOptions:
             snapshot_every_ms = int(value)
         elif flag == "--limit-bytes":
             rss_limit = int(value)
+        elif flag in ("--follow-dir", "--follow-dir-prefix", "--stem"):
+            follow[flag[2:].replace("-", "_")] = value
         else:
             _fail(f"unknown internal runner flag {flag}")
         i += 2
@@ -108,6 +119,7 @@ def parse_args(argv: list[str]) -> RunnerOptions:
         snapshot_every_ms,
         trim_probe,
         rss_limit,
+        **follow,  # type: ignore[arg-type]
     )
 
 
@@ -287,6 +299,29 @@ def _check_interpreter() -> None:
         )
 
 
+def _follow_children(options: RunnerOptions) -> str:
+    """Hands the plan to every process the program will start; returns
+    this process's capture, in the directory they all share."""
+    directory = options.follow_dir or f"{options.follow_dir_prefix}{os.getpid()}"
+    directory = os.path.abspath(directory)
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as e:
+        _fail(f"cannot create the capture directory {directory}: {e.strerror}")
+    plan = _children.Plan(
+        directory=directory,
+        stem=options.stem,
+        target_kind=options.target.kind,
+        interval_ms=options.interval_ms,
+        force=options.force,
+        native_memory=options.native_memory,
+        native_stacks=options.native_stacks,
+        rss_limit=options.rss_limit,
+    )
+    _children.follow(plan)
+    return plan.capture(os.getpid())
+
+
 def main() -> None:
     _check_interpreter()
     options = parse_args(sys.argv[1:])
@@ -296,6 +331,8 @@ def main() -> None:
     _prepare(target)
     program = _load(target)
     capture = options.capture or f"{options.capture_prefix}{os.getpid()}.msl"
+    if options.follows_children():
+        capture = _follow_children(options)
     try:
         # Also installs the fork hook and the collector callback, and records
         # the "start" measurement.

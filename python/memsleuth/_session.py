@@ -41,10 +41,19 @@ def _watch_forks() -> None:
         _forks_watched = True
 
 
-def metadata(target_kind: str, sample_interval_ms: int) -> str:
-    """The capture header's metadata, as JSON: who ran what, where and when."""
+def metadata(
+    target_kind: str,
+    sample_interval_ms: int,
+    *,
+    parent_pid: int | None = None,
+    started_by: str = "",
+) -> str:
+    """The capture header's metadata, as JSON: who ran what, where and when;
+    for a followed child, its parent and how it began (``fork`` or ``exec``)."""
     return json.dumps(
         {
+            "parent_pid": parent_pid,
+            "started_by": started_by,
             "memsleuth_version": __version__,
             "python_version": platform.python_version(),
             "python_executable": sys.executable,
@@ -128,6 +137,38 @@ def stop() -> tuple[int, int]:
         _owner = None
         if _native.gc_callback in gc.callbacks:
             gc.callbacks.remove(_native.gc_callback)
+
+
+def adopt_capture(path: str, *, owner: str) -> None:
+    """Names the capture a forked child now writes (see ``_children.py``)."""
+    global _capture, _owner
+    _capture = os.path.abspath(path)
+    _owner = owner
+
+
+def leave_inherited() -> None:
+    """In a forked child that writes no capture: lets go of the parent's
+    session it inherited (the tracker takes its hooks out) and forgets it."""
+    try:
+        _native.stop_tracking()
+    except _native.TrackerError:
+        pass  # the usual answer: the session is not this process's
+    forget_capture()
+
+
+def forget_capture() -> None:
+    """In a forked child that writes no capture: nothing is being written."""
+    global _capture, _owner
+    _capture = None
+    _owner = None
+    if _native.gc_callback in gc.callbacks:
+        gc.callbacks.remove(_native.gc_callback)
+
+
+def parent_was_tracking() -> bool:
+    """In a forked child: whether the parent was writing a capture when it
+    forked (the child writes none until it starts its own)."""
+    return _capture is not None
 
 
 def capture() -> str | None:

@@ -84,6 +84,7 @@ class Tracker:
         self.sample_interval_ms = sample_interval_ms
         self.result: TrackerResult | None = None
         self._running = False
+        self._pid = 0
 
     def start(self) -> Tracker:
         """Starts tracking; returns the Tracker."""
@@ -102,6 +103,7 @@ class Tracker:
             native_stacks=self.native,
         )
         self._running = True
+        self._pid = os.getpid()
         return self
 
     def stop(self) -> TrackerResult:
@@ -110,6 +112,12 @@ class Tracker:
         if not self._running:
             raise TrackerError(f"this Tracker is not tracking (its capture is {self.path}); start it first")
         self._running = False
+        if os.getpid() != self._pid:
+            # A forked child leaving the block: the capture is its parent's
+            # to complete; the child just stops taking part.
+            _session.leave_inherited()
+            self.result = TrackerResult(self.path, 0, 0)
+            return self.result
         _session.record_memory_state("exit")
         events, written = _session.stop()
         self.result = TrackerResult(self.path, events, written)

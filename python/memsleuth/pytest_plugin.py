@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from _pytest.config import Config
     from _pytest.config.argparsing import Parser
     from _pytest.python import Function
+    from _pytest.reports import TestReport
     from _pytest.terminal import TerminalReporter
 
 _UNITS = {
@@ -63,6 +64,11 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-zA-Z]*)\s*$")
 _REPORT_TESTS = 5
 _FAILURE_STACKS = 3
 _STACK_FRAMES = 8
+# The test report's user property that carries a tracked test's peak.
+_PEAK_PROPERTY = "memsleuth_peak"
+# Growing lines, and types per line, named in a limit_leaks failure.
+_TYPE_LINES = 5
+_TYPES_PER_LINE = 3
 # How long an iteration's checkpoint waits for the writer to flush it.
 _FLUSH_TIMEOUT_S = 5.0
 _MARKERS = ("limit_memory", "limit_leaks")
@@ -221,17 +227,17 @@ class MemsleuthPlugin:
                 pytest.fail(bad_marker, pytrace=False)
             path = self.capture_path(item.nodeid)
             if leak_rule is not None:
-                result, checkpoints = _run_iterations(path, func, args, kwargs, leak_rule.iterations)
+                result, checkpoints = _run_iterations(path, func, args, kwargs, leak_rule)
             else:
                 result, checkpoints = _run_once(path, func, args, kwargs), []
-            self._judge(item.nodeid, path, memory_limit, leak_rule, checkpoints)
+            self._judge(item, path, memory_limit, leak_rule, checkpoints)
             return result
 
         return tracked
 
     def _judge(
         self,
-        nodeid: str,
+        item: Function,
         path: str,
         memory_limit: int | None,
         leak_rule: LeakRule | None,
@@ -239,7 +245,10 @@ class MemsleuthPlugin:
     ) -> None:
         _current, peak, _sites = _native.live_stats(path, 0)
         stacks = _native.top_stacks(path, "peak", _FAILURE_STACKS)
-        self.results.append(PeakRecord(nodeid, peak, _site_label(stacks[0][2]) if stacks else "-"))
+        # Carried by the test's report, so that under pytest-xdist the
+        # controller, which runs no test, gets every worker's peaks.
+        site = _site_label(stacks[0][2]) if stacks else "-"
+        item.user_properties.append((_PEAK_PROPERTY, {"peak": peak, "site": site}))
         if memory_limit is not None and peak >= memory_limit:
             pytest.fail(
                 f"memsleuth: peak tracked memory {format_size(peak)} reached the limit of "
@@ -253,12 +262,20 @@ class MemsleuthPlugin:
                 live = [s for s in _native.top_stacks(path, "live", 200) if _innermost(s[2]) in growing]
                 pytest.fail(
                     verdict.message(leak_rule)
+                    + _describe_types(path, verdict)
                     + "\n"
                     + _describe_stacks("Stacks holding the growth", live[:_FAILURE_STACKS]),
                     pytrace=False,
                 )
 
     # -- the report --------------------------------------------------------
+
+    def pytest_runtest_logreport(self, report: TestReport) -> None:
+        if report.when != "call":
+            return
+        for name, value in report.user_properties:
+            if name == _PEAK_PROPERTY and isinstance(value, dict):
+                self.results.append(PeakRecord(report.nodeid, int(value["peak"]), str(value["site"])))
 
     def pytest_report_header(self, config: Config) -> list[str]:
         if not self.track_all:
@@ -322,15 +339,19 @@ def _run_once(path: str, func: Callable[..., Any], args: Any, kwargs: Any) -> An
 
 
 def _run_iterations(
-    path: str, func: Callable[..., Any], args: Any, kwargs: Any, iterations: int
+    path: str, func: Callable[..., Any], args: Any, kwargs: Any, rule: LeakRule
 ) -> tuple[Any, list[Checkpoint]]:
     tracker = _start(path)
     checkpoints: list[Checkpoint] = []
     result = None
     try:
-        for i in range(iterations):
+        for i in range(rule.iterations):
             result = func(*args, **kwargs)
             checkpoints.append(_checkpoint(path, i + 1))
+        if judge_leaks(checkpoints, rule) is not None:
+            # Only a failing test pays for a heap snapshot: it names the
+            # types the growing lines keep, and who holds them.
+            _native.take_snapshot("limit_leaks")
     finally:
         tracker.stop()
     return result, checkpoints
@@ -398,6 +419,24 @@ def judge_leaks(checkpoints: list[Checkpoint], rule: LeakRule) -> LeakVerdict | 
         return None
     growing.sort(key=lambda g: -g[3])
     return LeakVerdict(total, steps, growing)
+
+
+def _describe_types(path: str, verdict: LeakVerdict) -> str:
+    """The types the growing lines' objects have in the snapshot taken
+    after the last iteration, and the path that holds most of each."""
+    shown = verdict.sites[:_TYPE_LINES]
+    try:
+        found = _native.retained_types(path, [(f, ln, fn) for f, ln, fn, _g, _s in shown])
+    except _native.TrackerError as e:
+        return f"\n(no types: {e})"
+    out = []
+    for (f, ln, _fn, _g, _s), types in zip(shown, found):
+        for name, count, nbytes, held_by in types[:_TYPES_PER_LINE]:
+            where = f", held by {held_by}" if held_by else ""
+            out.append(f"  {format_size(nbytes):>12}  {count:,} {name} from {os.path.basename(f)}:{ln}{where}")
+    if not out:
+        return ""
+    return "\nLive objects from those lines after the last iteration, by type:\n" + "\n".join(out)
 
 
 def _innermost(frames: list[tuple[str, int, str]]) -> tuple[str, int]:

@@ -347,15 +347,14 @@ impl<'s> Lines<'s> {
     }
 }
 
-/// Live bytes by line while the events stream past. Heap blocks are
-/// counted as they come and go; mappings, which an unmap may cut anywhere,
-/// are kept in a live set of their own and summed at each checkpoint (a
-/// program has few).
+/// Live bytes by line while the events stream past: the live set says which
+/// bytes start and stop being live (the summary's rules, lost frees and cut
+/// mappings included), and each change goes to its line's total.
 struct Replay<'s> {
-    heap: LiveSet,
-    maps: LiveSet,
+    live: LiveSet,
     lines: Lines<'s>,
-    heap_bytes: Vec<u64>,
+    /// By line: its live bytes now.
+    line_bytes: Vec<u64>,
     /// By line: its bytes at each checkpoint so far; empty while it has had
     /// none at any, so lines of temporaries cost nothing.
     series: Vec<Vec<u64>>,
@@ -365,96 +364,58 @@ struct Replay<'s> {
 impl<'s> Replay<'s> {
     fn new(symbols: &'s Symbols) -> Self {
         Replay {
-            heap: LiveSet::default(),
-            maps: LiveSet::default(),
+            live: LiveSet::default(),
             lines: Lines::new(symbols),
-            heap_bytes: Vec::new(),
+            line_bytes: Vec::new(),
             series: Vec::new(),
             taken: 0,
-        }
-    }
-
-    fn line(&mut self, key: SiteKey) -> usize {
-        let i = self.lines.of(key);
-        if i >= self.heap_bytes.len() {
-            self.heap_bytes.resize(i + 1, 0);
-            self.series.resize(i + 1, Vec::new());
-        }
-        i
-    }
-
-    fn add(&mut self, key: SiteKey, size: u64) {
-        let i = self.line(key);
-        self.heap_bytes[i] += size;
-    }
-
-    fn sub(&mut self, gone: Option<(u64, SiteKey)>) {
-        if let Some((size, key)) = gone {
-            let i = self.line(key);
-            self.heap_bytes[i] = self.heap_bytes[i].saturating_sub(size);
         }
     }
 
     /// Applies one event as the summary's replay does, pymalloc's arenas
     /// left out: they are capacity, not in the totals.
     fn apply(&mut self, record: &Record) {
-        match *record {
-            Record::Alloc { domain, .. } | Record::Realloc { domain, .. }
-                if domain == Domain::Mmap =>
-            {
-                self.maps.apply(record);
-            }
-            Record::Unmap { .. } => {
-                self.maps.apply(record);
-            }
-            Record::Alloc { domain, addr, .. } if domain != Domain::Arena => {
-                // An address allocated twice lost its free: the new block
-                // replaces the old, as in the summary.
-                let replaced = self.heap.block(domain, addr);
-                self.sub(replaced);
-                if let Some((size, key)) = self.heap.apply(record) {
-                    self.add(key, size);
-                }
-            }
-            Record::Realloc {
-                domain,
-                old_addr,
-                addr,
+        if matches!(
+            *record,
+            Record::Alloc {
+                domain: Domain::Arena,
                 ..
-            } if domain != Domain::Arena => {
-                let old = (old_addr != 0)
-                    .then(|| self.heap.block(domain, old_addr))
-                    .flatten();
-                let replaced = if old_addr != 0 && addr == old_addr {
-                    None
-                } else {
-                    self.heap.block(domain, addr)
-                };
-                self.sub(old);
-                self.sub(replaced);
-                if let Some((size, key)) = self.heap.apply(record) {
-                    self.add(key, size);
-                }
+            } | Record::Realloc {
+                domain: Domain::Arena,
+                ..
+            } | Record::Free {
+                domain: Domain::Arena,
+                ..
             }
-            Record::Free { domain, addr } if domain != Domain::Arena => {
-                let gone = self.heap.block(domain, addr);
-                self.sub(gone);
-                self.heap.apply(record);
-            }
-            _ => {}
+        ) {
+            return;
         }
+        let Replay {
+            live,
+            lines,
+            line_bytes,
+            series,
+            ..
+        } = self;
+        live.apply_noting(record, |key, bytes, starts| {
+            let i = lines.of(key);
+            if i >= line_bytes.len() {
+                line_bytes.resize(i + 1, 0);
+                series.resize(i + 1, Vec::new());
+            }
+            let now = &mut line_bytes[i];
+            *now = if starts {
+                *now + bytes
+            } else {
+                now.saturating_sub(bytes)
+            };
+        });
     }
 
     /// Records every line's live bytes as the next checkpoint.
     fn checkpoint(&mut self) {
-        let mut mapped: FxHashMap<usize, u64> = FxHashMap::default();
-        for (key, stats) in self.maps.by_stack() {
-            let i = self.line(key);
-            *mapped.entry(i).or_default() += stats.bytes;
-        }
         let k = self.taken;
-        for (i, series) in self.series.iter_mut().enumerate() {
-            let now = self.heap_bytes[i] + mapped.get(&i).copied().unwrap_or(0);
+        for (series, &now) in self.series.iter_mut().zip(&self.line_bytes) {
             if now > 0 || !series.is_empty() {
                 series.resize(k, 0);
                 series.push(now);
@@ -465,9 +426,7 @@ impl<'s> Replay<'s> {
 
     /// What is live at the end, by stack.
     fn live_by_stack(&self) -> FxHashMap<SiteKey, StackStats> {
-        let mut out = self.heap.by_stack();
-        out.extend(self.maps.by_stack());
-        out
+        self.live.by_stack()
     }
 }
 
@@ -643,43 +602,62 @@ impl Growth {
             trigger: snapshot.trigger.clone(),
             time_s: snapshot.time_ns as f64 / 1e9,
         });
-        let wanted: FxHashMap<LineId, usize> = self
+        let lines: Vec<LineId> = self
             .growing
             .iter()
             .take(top)
-            .enumerate()
-            .map(|(i, s)| ((s.file.clone(), s.line, s.function.clone()), i))
+            .map(|s| (s.file.clone(), s.line, s.function.clone()))
             .collect();
-        let groups = objects_by_site_and_type(snapshot, symbols, &wanted);
-        if groups.is_empty() {
-            return;
-        }
-        let paths = Paths::new(snapshot);
-        let mut patterns = Patterns::new(snapshot);
-        let mut by_site: Vec<Vec<RetainedType>> = vec![Vec::new(); wanted.len()];
-        for ((site, type_id), nodes) in groups {
-            let bytes = nodes.iter().map(|&n| snapshot.nodes.size[n as usize]).sum();
-            let count = nodes.len() as u64;
-            let objects = nodes
-                .into_iter()
-                .map(|n| (n, snapshot.nodes.size[n as usize]));
-            by_site[site].push(RetainedType {
-                type_name: snapshot.type_name(type_id).to_string(),
-                count,
-                bytes,
-                paths: patterns.top(snapshot, &paths, objects, PATHS_PER_TYPE),
-            });
-        }
-        for (site, mut types) in self.growing.iter_mut().zip(by_site) {
-            types.sort_by(|a, b| {
-                (b.bytes, b.count)
-                    .cmp(&(a.bytes, a.count))
-                    .then_with(|| a.type_name.cmp(&b.type_name))
-            });
-            types.truncate(TYPES_PER_SITE);
+        let found = retained_types(snapshot, symbols, &lines);
+        for (site, types) in self.growing.iter_mut().zip(found) {
             site.types = types;
         }
     }
+}
+
+/// For each of `lines` (file, line, function), the types of the objects a
+/// heap snapshot holds that were allocated there, most bytes first, each
+/// with the paths that keep them alive. `symbols` must be those the
+/// snapshot was loaded with.
+pub fn retained_types(
+    snapshot: &Snapshot,
+    symbols: &Symbols,
+    lines: &[(String, u32, String)],
+) -> Vec<Vec<RetainedType>> {
+    let wanted: FxHashMap<LineId, usize> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, line)| (line.clone(), i))
+        .collect();
+    let mut by_site: Vec<Vec<RetainedType>> = vec![Vec::new(); lines.len()];
+    let groups = objects_by_site_and_type(snapshot, symbols, &wanted);
+    if groups.is_empty() {
+        return by_site;
+    }
+    let paths = Paths::new(snapshot);
+    let mut patterns = Patterns::new(snapshot);
+    for ((site, type_id), nodes) in groups {
+        let bytes = nodes.iter().map(|&n| snapshot.nodes.size[n as usize]).sum();
+        let count = nodes.len() as u64;
+        let objects = nodes
+            .into_iter()
+            .map(|n| (n, snapshot.nodes.size[n as usize]));
+        by_site[site].push(RetainedType {
+            type_name: snapshot.type_name(type_id).to_string(),
+            count,
+            bytes,
+            paths: patterns.top(snapshot, &paths, objects, PATHS_PER_TYPE),
+        });
+    }
+    for types in &mut by_site {
+        types.sort_by(|a, b| {
+            (b.bytes, b.count)
+                .cmp(&(a.bytes, a.count))
+                .then_with(|| a.type_name.cmp(&b.type_name))
+        });
+        types.truncate(TYPES_PER_SITE);
+    }
+    by_site
 }
 
 /// The snapshot's objects allocated at the `wanted` lines, by (line's

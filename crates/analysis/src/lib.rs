@@ -23,6 +23,7 @@ mod checkpoints;
 mod growth;
 pub mod heap;
 pub mod linetable;
+mod live;
 pub mod memory;
 mod merge;
 mod replay;
@@ -32,9 +33,10 @@ mod temporaries;
 
 pub use checkpoints::{checkpoints, Checkpoint, LiveSite};
 pub use growth::{
-    growth, judge, trend, GrowingSite, Growth, GrowthRule, GrowthStack, RetainedType, SnapshotRef,
-    Trend, Verdict,
+    growth, judge, retained_types, trend, GrowingSite, Growth, GrowthRule, GrowthStack,
+    RetainedType, SnapshotRef, Trend, Verdict,
 };
+pub use live::{LiveAnalysis, LiveFrame, LiveLine};
 pub use replay::{
     analyze, CompletenessSource, LayerTotals, LimitStop, Profile, SiteKey, StackStats,
     TimelinePoint,

@@ -143,6 +143,22 @@ impl LiveSet {
     /// Applies one event; returns the bytes and key of a new block, if any.
     /// Frees of blocks allocated before tracking started are ignored.
     pub(crate) fn apply(&mut self, record: &Record) -> Option<(u64, SiteKey)> {
+        self.apply_noting(record, |_, _, _| {})
+    }
+
+    /// [`LiveSet::apply`], also telling `note` each change it makes to a
+    /// site's live bytes: `(site, bytes, true)` for bytes that start being
+    /// live, `(site, bytes, false)` for bytes that stop (a free, the old
+    /// block of a realloc, a block replaced at its address after a lost
+    /// free, the part of a mapping an unmap cuts). Whoever keeps per-site
+    /// totals of their own follows these rules through `note` instead of
+    /// restating them.
+    pub(crate) fn apply_noting(
+        &mut self,
+        record: &Record,
+        mut note: impl FnMut(SiteKey, u64, bool),
+    ) -> Option<(u64, SiteKey)> {
+        let note = &mut note;
         match *record {
             Record::Alloc {
                 domain,
@@ -151,9 +167,9 @@ impl LiveSet {
                 stack,
                 native,
                 ..
-            } => Some(self.allocate(domain, addr, size, stack, native)),
+            } => Some(self.allocate(domain, addr, size, stack, native, note)),
             Record::Free { domain, addr } => {
-                self.remove(domain, addr);
+                self.remove(domain, addr, note);
                 None
             }
             Record::Realloc {
@@ -165,12 +181,12 @@ impl LiveSet {
                 native,
             } => {
                 if old_addr != 0 {
-                    self.remove(domain, old_addr);
+                    self.remove(domain, old_addr, note);
                 }
-                Some(self.allocate(domain, addr, size, stack, native))
+                Some(self.allocate(domain, addr, size, stack, native, note))
             }
             Record::Unmap { addr, size } => {
-                self.unmap(addr, size);
+                self.unmap(addr, size, note);
                 None
             }
             _ => None,
@@ -185,17 +201,19 @@ impl LiveSet {
         size: u64,
         stack: u32,
         native: u32,
+        note: &mut impl FnMut(SiteKey, u64, bool),
     ) -> (u64, SiteKey) {
         let key = SiteKey {
             stack,
             native,
             layer,
         };
-        self.insert(addr, Block { size, key });
+        self.insert(addr, Block { size, key }, note);
         (size, key)
     }
 
-    fn grow(&mut self, layer: Domain, size: u64) {
+    fn grow(&mut self, block: Block, note: &mut impl FnMut(SiteKey, u64, bool)) {
+        let (layer, size) = (block.key.layer, block.size);
         if pymalloc::is_pymalloc_block(layer, size) {
             self.pymalloc_bytes += pymalloc::size_class(size);
         }
@@ -203,9 +221,11 @@ impl LiveSet {
         if layer.counts_in_total() {
             self.bytes += size;
         }
+        note(block.key, size, true);
     }
 
-    fn shrink(&mut self, layer: Domain, size: u64) {
+    fn shrink(&mut self, block: Block, note: &mut impl FnMut(SiteKey, u64, bool)) {
+        let (layer, size) = (block.key.layer, block.size);
         if pymalloc::is_pymalloc_block(layer, size) {
             self.pymalloc_bytes -= pymalloc::size_class(size);
         }
@@ -213,13 +233,14 @@ impl LiveSet {
         if layer.counts_in_total() {
             self.bytes -= size;
         }
+        note(block.key, size, false);
     }
 
-    fn insert(&mut self, addr: u64, block: Block) {
+    fn insert(&mut self, addr: u64, block: Block, note: &mut impl FnMut(SiteKey, u64, bool)) {
         let old = match block.key.layer {
             Domain::Mmap => {
                 // A mapping replaces whatever its range held (MAP_FIXED).
-                self.unmap(addr, block.size);
+                self.unmap(addr, block.size, note);
                 self.maps.insert(addr, block)
             }
             Domain::Arena => self.arenas.insert(addr, block),
@@ -228,24 +249,24 @@ impl LiveSet {
         if let Some(old) = old {
             // A block allocated twice without a free in between means a free
             // was lost; trust the newest allocation.
-            self.shrink(old.key.layer, old.size);
+            self.shrink(old, note);
         }
-        self.grow(block.key.layer, block.size);
+        self.grow(block, note);
     }
 
-    fn remove(&mut self, layer: Domain, addr: u64) {
+    fn remove(&mut self, layer: Domain, addr: u64, note: &mut impl FnMut(SiteKey, u64, bool)) {
         let gone = match layer {
             Domain::Arena => self.arenas.remove(&addr),
             _ => self.blocks.remove(addr),
         };
         if let Some(block) = gone {
-            self.shrink(block.key.layer, block.size);
+            self.shrink(block, note);
         }
     }
 
     /// Ends the mapped bytes in `[addr, addr + size)`, keeping the parts of
     /// partly covered mappings that lie outside it.
-    fn unmap(&mut self, addr: u64, size: u64) {
+    fn unmap(&mut self, addr: u64, size: u64, note: &mut impl FnMut(SiteKey, u64, bool)) {
         let end = addr.saturating_add(size);
         let covered: Vec<(u64, Block)> = self
             .maps
@@ -256,7 +277,7 @@ impl LiveSet {
             .collect();
         for (start, block) in covered {
             self.maps.remove(&start);
-            self.shrink(Domain::Mmap, block.size);
+            self.shrink(block, note);
             let block_end = start + block.size;
             for (piece_start, piece_end) in [(start, addr), (end, block_end)] {
                 if piece_start < piece_end && piece_start >= start && piece_end <= block_end {
@@ -265,7 +286,7 @@ impl LiveSet {
                         ..block
                     };
                     self.maps.insert(piece_start, piece);
-                    self.grow(Domain::Mmap, piece.size);
+                    self.grow(piece, note);
                 }
             }
         }
@@ -638,5 +659,51 @@ mod tests {
             addr: 0x40000,
         });
         assert_eq!(live.by_layer[Domain::Arena as usize], 0);
+    }
+
+    /// The net change `apply_noting` reported for each stack.
+    fn noted(live: &mut LiveSet, records: &[Record]) -> BTreeMap<u32, i64> {
+        let mut net = BTreeMap::new();
+        for r in records {
+            live.apply_noting(r, |key, bytes, starts| {
+                let signed = if starts {
+                    bytes as i64
+                } else {
+                    -(bytes as i64)
+                };
+                *net.entry(key.stack).or_insert(0) += signed;
+            });
+        }
+        net
+    }
+
+    #[test]
+    fn noted_changes_follow_cut_mappings_and_lost_frees() {
+        let mut live = LiveSet::default();
+        let heap = |addr, size, stack| Record::Alloc {
+            domain: Domain::Object,
+            kind: AllocKind::Malloc,
+            addr,
+            size,
+            stack,
+            native: 0,
+        };
+        let net = noted(
+            &mut live,
+            &[
+                map(0x10000, 0x4000, 1),
+                Record::Unmap {
+                    addr: 0x11000,
+                    size: 0x1000,
+                },
+                heap(0x100, 64, 2),
+                // The free of the first block was lost: the second replaces it.
+                heap(0x100, 32, 3),
+            ],
+        );
+        let expected = BTreeMap::from([(1, 0x3000), (2, 0), (3, 32)]);
+        assert_eq!(net, expected);
+        // The notes add up to what the set itself holds.
+        assert_eq!(live.bytes, 0x3000 + 32);
     }
 }

@@ -104,7 +104,7 @@ enum Key {
 /// The frame a line, function or file grouping names: the innermost Python
 /// frame, since that is the program's line (or the `[no Python frame]`
 /// pseudo-frame), so these tables read the same with or without `--native`.
-fn site_frame(frames: &[Frame]) -> &Frame {
+pub(crate) fn site_frame(frames: &[Frame]) -> &Frame {
     frames.iter().find(|f| !f.is_native()).unwrap_or(&frames[0])
 }
 

@@ -41,6 +41,8 @@ pub enum Command {
     /// Explain why the process is bigger than its objects: where the RSS goes, pymalloc's
     /// arenas, the garbage collector, glibc's heap, and recommendations.
     Memory(MemoryArgs),
+    /// Watch a capture while it is written: what is live now, by line, and what grows.
+    Live(LiveArgs),
 }
 
 #[derive(Args)]
@@ -66,6 +68,10 @@ pub struct RunArgs {
     /// Do not write the HTML report beside the capture.
     #[arg(long)]
     pub no_report: bool,
+    /// Show the live terminal view while the program runs (its output goes to a file
+    /// beside the capture, its stdin is /dev/null); quitting the view leaves it running.
+    #[arg(long, conflicts_with = "follow_children")]
+    pub live: bool,
     /// Take a heap snapshot when the program ends (after its exit handlers).
     #[arg(long, value_name = "WHEN", value_enum)]
     pub snapshot_at: Option<SnapshotAt>,
@@ -83,6 +89,11 @@ pub struct RunArgs {
     /// and report written and exit status 99, before the kernel's OOM killer would.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub limit: Option<u64>,
+    /// Also track every process the program starts (fork, multiprocessing, Python
+    /// subprocesses): one capture per process, named with its pid, in one directory
+    /// (-o names it) [default: memsleuth-<script>-<pid>/].
+    #[arg(long)]
+    pub follow_children: bool,
     /// How often to sample RSS for the timeline, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub sample_interval: u64,
@@ -184,7 +195,7 @@ fn parse_duration_ms(s: &str) -> Result<u64, String> {
 
 #[derive(Args)]
 pub struct SummaryArgs {
-    /// A capture written by `memsleuth run`.
+    /// A capture written by `memsleuth run`, or the directory `run --follow-children` wrote.
     pub capture: PathBuf,
     /// Print JSON (schema in docs/json.md).
     #[arg(long)]
@@ -377,11 +388,22 @@ pub struct ExportArgs {
 
 #[derive(Args)]
 pub struct ReportArgs {
-    /// A capture written by `memsleuth run`.
+    /// A capture written by `memsleuth run`, or the directory `run --follow-children` wrote
+    /// (a report per process and an index page).
     pub capture: PathBuf,
-    /// Where to write the HTML report [default: beside the capture, with the extension .html]
+    /// Where to write the HTML report [default: beside the capture, with the extension .html;
+    /// for a directory, its index.html]
     #[arg(short = 'o', long = "output", value_name = "PATH")]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct LiveArgs {
+    /// A capture being written by `memsleuth run` (or already finished).
+    pub capture: PathBuf,
+    /// Wait for the capture to appear if it does not exist yet.
+    #[arg(long)]
+    pub wait: bool,
 }
 
 /// The first line of clap's message; when it announces a list ("the

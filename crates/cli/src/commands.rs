@@ -49,6 +49,13 @@ pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
     Ok(())
 }
 
+/// Writes text to stdout; a closed pipe (`| head`) is an error the caller
+/// passes up, where it ends the command quietly, not a panic as in `print!`.
+pub(crate) fn print_text(text: &str) -> Result<()> {
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(())
+}
+
 /// Warns on stderr when part of the capture was lost, so JSON on stdout stays clean.
 fn warn_if_incomplete(profile: &Profile, capture: &str) {
     if profile.completeness.lost_bytes > 0 {
@@ -67,15 +74,17 @@ pub(crate) fn read(capture: &Path) -> Result<Profile> {
 }
 
 pub fn summary(args: &SummaryArgs) -> Result<i32> {
+    if args.capture.is_dir() {
+        return crate::processes::summary(args);
+    }
     let profile = read(&args.capture)?;
     let name = args.capture.display().to_string();
     if args.json {
         print_json(&memsleuth_report::summary_json(&profile, &name, args.limit))?;
     } else {
-        print!(
-            "{}",
-            memsleuth_report::summary_text(&profile, &name, args.limit, stdout_style(args.bytes))
-        );
+        let text =
+            memsleuth_report::summary_text(&profile, &name, args.limit, stdout_style(args.bytes));
+        print_text(&text)?;
     }
     Ok(0)
 }
@@ -90,10 +99,10 @@ pub fn table(args: &TableArgs) -> Result<i32> {
     if args.output.json {
         print_json(&memsleuth_report::table_json(rows, measure, grouping))?;
     } else {
-        print!(
-            "{}",
-            memsleuth_report::table_text(&rows, measure, grouping, stdout_style(args.output.bytes))
-        );
+        let style = stdout_style(args.output.bytes);
+        print_text(&memsleuth_report::table_text(
+            &rows, measure, grouping, style,
+        ))?;
     }
     Ok(0)
 }

@@ -13,8 +13,10 @@ mod commands;
 mod export;
 mod heap;
 mod leaks;
+mod live;
 mod load;
 mod memory;
+mod processes;
 mod progress;
 mod report;
 mod run;
@@ -45,6 +47,7 @@ pub fn main_with_args(args: Vec<String>, python: &Path) -> i32 {
         args::Command::Export(e) => export::export(&e),
         args::Command::Report(r) => report::report(&r),
         args::Command::Memory(m) => memory::memory(&m),
+        args::Command::Live(l) => live::live(&l),
     };
     exit_status(result)
 }

@@ -15,6 +15,9 @@ use crate::load;
 use crate::memory::{summarize, HeapEvidence};
 
 pub fn report(args: &ReportArgs) -> Result<i32> {
+    if args.capture.is_dir() {
+        return crate::processes::report(args);
+    }
     let profile = load::analyze(&args.capture)?;
     let output = args
         .output

@@ -19,7 +19,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 use memsleuth_analysis::{LimitStop, Profile};
 
 use crate::args::{RunArgs, SnapshotAt};
-use crate::{commands, load, report};
+use crate::{commands, load, processes, report};
 
 /// The runner's entry point; see `python/memsleuth/_runner.py`.
 const RUNNER_BOOT: &str = "from memsleuth._runner import main; main()";
@@ -126,7 +126,9 @@ fn signal_name(sig: i32) -> String {
 
 pub fn run(args: &RunArgs, python: &Path) -> Result<i32> {
     let (target, program_args) = target_of(args)?;
-    if let Some(out) = &args.output {
+    if args.follow_children {
+        processes::check_output_directory(args.output.as_deref(), args.force)?;
+    } else if let Some(out) = &args.output {
         if out.exists() && !args.force {
             bail!("capture {} already exists; pass --force to overwrite it or choose another path with -o", out.display());
         }
@@ -136,10 +138,15 @@ pub fn run(args: &RunArgs, python: &Path) -> Result<i32> {
     let default_prefix = format!("memsleuth-{}-", target.stem());
     let mut cmd = Command::new(python);
     cmd.arg("-c").arg(RUNNER_BOOT);
-    match &args.output {
-        Some(path) => cmd.arg("--capture").arg(path),
-        None => cmd.arg("--capture-prefix").arg(&default_prefix),
+    match (&args.output, args.follow_children) {
+        (Some(dir), true) => cmd.arg("--follow-dir").arg(dir),
+        (None, true) => cmd.arg("--follow-dir-prefix").arg(&default_prefix),
+        (Some(path), false) => cmd.arg("--capture").arg(path),
+        (None, false) => cmd.arg("--capture-prefix").arg(&default_prefix),
     };
+    if args.follow_children {
+        cmd.arg("--stem").arg(target.stem());
+    }
     cmd.args([
         "--interval-ms",
         &args.sample_interval.to_string(),
@@ -171,12 +178,28 @@ pub fn run(args: &RunArgs, python: &Path) -> Result<i32> {
         cmd.arg("--snapshot-every-ms").arg(ms.to_string());
     }
     cmd.arg("--").arg(target.name()).args(&program_args);
+    let live = crate::live::prepare(args, &mut cmd, &default_prefix)?;
     survive_terminal_signals()?;
     let mut child = cmd
         .spawn()
         .with_context(|| format!("cannot start {}", python.display()))?;
     forward_signals(child.id(), args.snapshot_on.as_deref())?;
-    let status = child.wait().context("cannot wait for the program")?;
+    let status = match live {
+        Some(live) => live.watch(&mut child)?,
+        None => child.wait().context("cannot wait for the program")?,
+    };
+    if args.follow_children {
+        let directory = args
+            .output
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("{default_prefix}{}", child.id())));
+        let capture = processes::capture_in(&directory, &target.stem(), child.id());
+        let code = finish(args, &capture, status)?;
+        if !args.quiet {
+            processes::print_after_run(&directory);
+        }
+        return Ok(code);
+    }
     let capture = match &args.output {
         Some(path) => path.clone(),
         None => PathBuf::from(format!("{default_prefix}{}.msl", child.id())),

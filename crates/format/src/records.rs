@@ -195,6 +195,14 @@ pub struct Metadata {
     pub native_memory: bool,
     /// Allocation and reallocation records carry a native stack id.
     pub native_stacks: bool,
+    /// With `--follow-children`, in a child's capture: the parent's pid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_pid: Option<u32>,
+    /// With `--follow-children`, how this process began: `fork` (a copy of
+    /// its parent, whose capture begins at the fork) or `exec` (a new
+    /// interpreter). Empty for the process `memsleuth run` started.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub started_by: String,
 }
 
 /// What the process's memory managers held at one moment. Stored as JSON

@@ -7,6 +7,7 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use memsleuth_analysis::heap::Want;
 use memsleuth_analysis::{Grouping, Measure, Profile};
 use memsleuth_format::reader::CaptureReader;
 
@@ -74,6 +75,16 @@ fn start_tracking(
         rss_limit,
     };
     memsleuth_tracker::start(&path, &metadata, &options)
+        .map_err(|e| TrackerError::new_err(e.to_string()))
+}
+
+/// In a child forked while tracking: starts the child's own capture at
+/// `path`, with the parent's options.
+#[pyfunction]
+fn restart_after_fork(path: PathBuf, metadata_json: &str) -> PyResult<()> {
+    let metadata: Metadata = serde_json::from_str(metadata_json)
+        .map_err(|e| TrackerError::new_err(format!("invalid capture metadata: {e}")))?;
+    memsleuth_tracker::restart_after_fork(&path, &metadata)
         .map_err(|e| TrackerError::new_err(e.to_string()))
 }
 
@@ -309,6 +320,51 @@ fn top_stacks(py: Python<'_>, path: &str, at: &str, top: usize) -> PyResult<PyOb
     memsleuth_tracker::unrecorded(|| Ok(rows.into_pyobject(py)?.into_any().unbind()))
 }
 
+/// One type at a line: (type, objects, shallow bytes, the most common
+/// path from the roots to them, if any).
+type TypeRow = (String, u64, u64, Option<String>);
+
+/// For each `(file, line, function)` of `lines`, the types of the objects
+/// the last complete heap snapshot of the capture at `path` holds that were
+/// allocated there, most bytes first. For a finished capture (the pytest
+/// plugin reads its own after stopping).
+#[pyfunction]
+fn retained_types(
+    py: Python<'_>,
+    path: &str,
+    lines: Vec<(String, u32, String)>,
+) -> PyResult<Vec<Vec<TypeRow>>> {
+    let path = Path::new(path);
+    py.allow_threads(|| {
+        memsleuth_tracker::unrecorded(|| {
+            let file = File::open(path)?;
+            let reader = CaptureReader::new(BufReader::with_capacity(1 << 20, file))?;
+            let metadata = reader.metadata().clone();
+            let (capture, graphs) =
+                memsleuth_analysis::heap::load_snapshots(metadata, reader, Want::Last)?;
+            let Some(snapshot) = graphs.last() else {
+                return Ok(vec![Vec::new(); lines.len()]);
+            };
+            let found = memsleuth_analysis::retained_types(snapshot, &capture.symbols, &lines);
+            Ok(found.into_iter().map(type_rows).collect())
+        })
+    })
+    .map_err(|e| capture_error(path, e))
+}
+
+fn type_rows(types: Vec<memsleuth_analysis::RetainedType>) -> Vec<TypeRow> {
+    types
+        .into_iter()
+        .map(|t| {
+            let path = t
+                .paths
+                .first()
+                .map(|p| memsleuth_report::join_path(&p.path));
+            (t.type_name, t.count, t.bytes, path)
+        })
+        .collect()
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(start_tracking, m)?)?;
@@ -321,6 +377,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(record_memory_state, m)?)?;
     m.add_function(wrap_pyfunction!(trim_native_heap, m)?)?;
     m.add_function(wrap_pyfunction!(note_fork, m)?)?;
+    m.add_function(wrap_pyfunction!(restart_after_fork, m)?)?;
+    m.add_function(wrap_pyfunction!(retained_types, m)?)?;
     m.add_function(wrap_pyfunction!(live_stats, m)?)?;
     m.add_function(wrap_pyfunction!(top_stacks, m)?)?;
     m.add("TrackerError", m.py().get_type::<TrackerError>())?;

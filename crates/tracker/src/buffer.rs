@@ -314,6 +314,11 @@ pub(crate) fn clear_registry() {
     registry().clear();
 }
 
+/// The registry's lock, held across a `fork()` (see `fork.rs`).
+pub(crate) fn hold_for_fork() -> Box<dyn std::any::Any> {
+    Box::new(registry())
+}
+
 /// A snapshot of the registered lanes, dropping those whose thread has
 /// exited (the registry holds the last reference) and that are drained.
 pub(crate) fn live_lanes() -> Vec<Arc<Lane>> {

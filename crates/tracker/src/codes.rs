@@ -40,6 +40,11 @@ fn registry() -> std::sync::MutexGuard<'static, Option<Registry>> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The registry's lock, held across a `fork()` (see `fork.rs`).
+pub(crate) fn hold_for_fork() -> Box<dyn std::any::Any> {
+    Box::new(registry())
+}
+
 /// Starts a fresh registry for a new tracking session.
 pub(crate) fn reset(block_offset: usize) {
     let mut r = registry();

@@ -34,6 +34,7 @@ mod addrset;
 mod buffer;
 mod codes;
 mod collector;
+mod fork;
 mod memory_state;
 mod native_stacks;
 mod recorder;
@@ -114,13 +115,18 @@ impl Default for Options {
 }
 
 struct Session {
+    /// The process writing this capture: in a forked child that started no
+    /// capture of its own, the session is its parent's, and not this
+    /// process's to complete.
+    pid: u32,
     path: PathBuf,
+    /// Kept for the capture of a forked child (`restart_after_fork`).
+    options: Options,
     installed: sys::hooks::Installed,
     writer: writer::WriterHandle,
 }
 
 static SESSION: Mutex<Option<Session>> = Mutex::new(None);
-static FORK_HANDLER: std::sync::Once = std::sync::Once::new();
 
 fn session() -> std::sync::MutexGuard<'static, Option<Session>> {
     SESSION.lock().unwrap_or_else(|p| p.into_inner())
@@ -155,27 +161,106 @@ pub fn start(path: &Path, metadata: &Metadata, options: &Options) -> Result<(), 
     let _quiet = recorder::quiet();
     let mut slot = session();
     if let Some(s) = slot.as_ref() {
+        if s.pid == std::process::id() {
+            return Err(Error::AlreadyTracking(s.path.clone()));
+        }
+    }
+    let out = open_capture(path, metadata, options)?;
+    if let Some(parent) = slot.take() {
+        // A forked child tracking itself anew (`memsleuth.Tracker`): the
+        // hooks it inherited must come out before new ones wrap the
+        // allocators, or the new hooks would wrap the old.
+        sys::hooks::uninstall(parent.installed);
+        parent.writer.abandon_after_fork();
+    }
+    fork::watch();
+    stacks::set_stack_base(&options.stack_base);
+    let native_memory = options.native_memory || options.native_stacks;
+    let writer = begin_session(path, out, options, || {
+        if native_memory {
+            sys::native::install();
+        }
+    })?;
+    let installed = sys::hooks::install();
+    *slot = Some(Session {
+        pid: std::process::id(),
+        path: path.to_path_buf(),
+        options: options.clone(),
+        installed,
+        writer,
+    });
+    Ok(())
+}
+
+/// In a child forked while tracking, starts a capture of the child's own
+/// at `path`, with the parent's options (`--limit` then applies to the
+/// child alone); the child's capture begins at the fork. The hooks are
+/// still in place from the parent; only the writer, which did not survive
+/// the fork, is replaced. Without this call the child runs untracked.
+///
+/// The caller must hold the GIL, in the child, before the child starts any
+/// thread of its own.
+pub fn restart_after_fork(path: &Path, metadata: &Metadata) -> Result<(), Error> {
+    let _quiet = recorder::quiet();
+    let mut slot = session();
+    if let Some(s) = slot.as_ref().filter(|s| s.pid == std::process::id()) {
         return Err(Error::AlreadyTracking(s.path.clone()));
     }
-    let file = create(path, options.force)?;
-    let write_err = |source| Error::Write {
-        path: path.to_path_buf(),
-        source,
+    let Some(parent) = slot.take() else {
+        return Err(Error::NotTracking);
     };
+    let Session {
+        installed,
+        writer,
+        options,
+        ..
+    } = parent;
+    writer.abandon_after_fork();
+    let out = match open_capture(path, metadata, &options) {
+        Ok(out) => out,
+        Err(e) => {
+            sys::hooks::uninstall(installed);
+            return Err(e);
+        }
+    };
+    let writer = begin_session(path, out, &options, || {})?;
+    *slot = Some(Session {
+        pid: std::process::id(),
+        path: path.to_path_buf(),
+        options,
+        installed,
+        writer,
+    });
+    Ok(())
+}
+
+/// Creates the capture and writes its header.
+fn open_capture(path: &Path, metadata: &Metadata, options: &Options) -> Result<writer::Out, Error> {
+    let file = create(path, options.force)?;
     let metadata = Metadata {
         native_memory: options.native_memory || options.native_stacks,
         native_stacks: options.native_stacks,
         ..metadata.clone()
     };
-    let out = CaptureWriter::new(BufWriter::with_capacity(1 << 20, file), &metadata)
-        .map_err(write_err)?;
-    FORK_HANDLER.call_once(|| {
-        sys::os::on_fork_in_child(recorder::disable_after_fork);
-    });
+    CaptureWriter::new(BufWriter::with_capacity(1 << 20, file), &metadata).map_err(|source| {
+        Error::Write {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
+}
+
+/// Resets the per-session tables, starts the writer, runs `before_recording`
+/// (with the writer running and recording still off) and turns recording on.
+fn begin_session(
+    path: &Path,
+    out: writer::Out,
+    options: &Options,
+    before_recording: impl FnOnce(),
+) -> Result<writer::WriterHandle, Error> {
     buffer::clear_registry();
     stacks::reset_ids();
     snapshot::reset_ids();
-    stacks::set_stack_base(&options.stack_base);
     codes::reset(sys::shim::code_block_offset());
     let writer = writer::spawn(
         out,
@@ -183,20 +268,15 @@ pub fn start(path: &Path, metadata: &Metadata, options: &Options) -> Result<(), 
         options.native_stacks,
         options.rss_limit,
     )
-    .map_err(write_err)?;
+    .map_err(|source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    before_recording();
     let native_memory = options.native_memory || options.native_stacks;
-    if native_memory {
-        sys::native::install();
-    }
     native_stacks::enable(options.native_stacks);
     recorder::enable(true, native_memory);
-    let installed = sys::hooks::install();
-    *slot = Some(Session {
-        path: path.to_path_buf(),
-        installed,
-        writer,
-    });
-    Ok(())
+    Ok(writer)
 }
 
 /// Stops tracking, writes the rest of the capture and closes it.
@@ -207,6 +287,13 @@ pub fn stop() -> Result<WriterStats, Error> {
     let Some(s) = session().take() else {
         return Err(Error::NotTracking);
     };
+    if s.pid != std::process::id() {
+        // A forked child completing its parent's capture: not its to
+        // complete. The hooks it inherited come out, as tracking is over here.
+        s.writer.abandon_after_fork();
+        sys::hooks::uninstall(s.installed);
+        return Err(Error::NotTracking);
+    }
     sys::hooks::uninstall(s.installed);
     recorder::enable(false, false);
     native_stacks::enable(false);
@@ -224,6 +311,7 @@ pub fn stop() -> Result<WriterStats, Error> {
 pub fn snapshot(trigger: &str) -> Result<SnapshotStats, Error> {
     let path = session()
         .as_ref()
+        .filter(|s| s.pid == std::process::id())
         .map(|s| s.path.clone())
         .ok_or(Error::NoCaptureForSnapshot)?;
     let gil = sys::heap_walk::Gil::check().ok_or(Error::SnapshotWithoutGil)?;
@@ -245,7 +333,10 @@ pub fn snapshot(trigger: &str) -> Result<SnapshotStats, Error> {
 pub fn record_memory_state(label: &str, gc: GcState) -> Result<(), Error> {
     let _quiet = recorder::quiet();
     let slot = session();
-    let s = slot.as_ref().ok_or(Error::NotTracking)?;
+    let s = slot
+        .as_ref()
+        .filter(|s| s.pid == std::process::id())
+        .ok_or(Error::NotTracking)?;
     let gil = sys::heap_walk::Gil::check().ok_or(Error::MemoryStateWithoutGil)?;
     let state = memory_state::measure(&gil, s.installed.original_object_allocator(), label, gc);
     let path = s.path.clone();
@@ -277,7 +368,9 @@ pub fn trim_native_heap() -> bool {
 
 /// Whether a capture is being written by this process.
 pub fn is_tracking() -> bool {
-    session().is_some()
+    session()
+        .as_ref()
+        .is_some_and(|s| s.pid == std::process::id())
 }
 
 /// `PY_VERSION_HEX` of the interpreter this tracker was built for; the

@@ -125,7 +125,7 @@ pub(crate) fn is_enabled() -> bool {
 
 /// Stops recording in a forked child: the writer thread did not survive the
 /// fork, and the child must run exactly as it would untracked.
-pub(crate) extern "C" fn disable_after_fork() {
+pub(crate) fn disable_after_fork() {
     ENABLED.store(false, Ordering::Release);
 }
 

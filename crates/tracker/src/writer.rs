@@ -117,6 +117,35 @@ impl WriterHandle {
     }
 }
 
+/// The writer's process-wide locks, held across a `fork()` (see `fork.rs`).
+/// `SHARED` is not among them: only a thread holding the GIL takes it, and
+/// the forking thread holds the GIL.
+pub(crate) fn hold_for_fork(held: &mut Vec<Box<dyn std::any::Any>>) {
+    held.push(Box::new(FALLBACK.lock().unwrap_or_else(|p| p.into_inner())));
+    held.push(Box::new(ORIGIN.lock().unwrap_or_else(|p| p.into_inner())));
+    held.push(Box::new(
+        WRITER_THREAD.lock().unwrap_or_else(|p| p.into_inner()),
+    ));
+}
+
+impl WriterHandle {
+    /// Drops, in a forked child, the writer of the parent's capture without
+    /// touching it: its thread does not exist here, its state may be
+    /// mid-update behind a lock no thread will release, and its unwritten
+    /// buffer must never reach the parent's file through the shared
+    /// descriptor. Everything it owns is leaked, once per followed fork.
+    pub(crate) fn abandon_after_fork(self) {
+        std::mem::forget(self);
+        if let Some(state) = SHARED.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            std::mem::forget(state);
+        }
+        if let Some(producer) = FALLBACK.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            std::mem::forget(producer);
+        }
+        *WRITER_THREAD.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
 pub(crate) fn spawn(
     out: CaptureWriter<BufWriter<File>>,
     interval: Duration,

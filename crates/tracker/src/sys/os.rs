@@ -18,11 +18,19 @@ pub(crate) fn page_size() -> u64 {
     }
 }
 
-/// Arranges for `child` to run in the child process after every `fork()`.
-pub(crate) fn on_fork_in_child(child: extern "C" fn()) -> bool {
-    // SAFETY: pthread_atfork only stores the function pointers; `child` is a
-    // plain `extern "C" fn` with no captured state, valid for the process life.
-    unsafe { libc::pthread_atfork(None, None, Some(child)) == 0 }
+/// Arranges for `prepare` to run in the forking thread just before every
+/// `fork()`, and `parent` and `child` just after it, in each process.
+pub(crate) fn on_fork(
+    prepare: extern "C" fn(),
+    parent: extern "C" fn(),
+    child: extern "C" fn(),
+) -> bool {
+    // SAFETY: pthread_atfork only stores the function pointers; each is a
+    // plain `extern "C" fn` with no captured state, valid for the process
+    // life. None of them unwinds across the C boundary: the handlers in
+    // `fork.rs` take locks through their poison-tolerant paths and fill a
+    // vector, and an allocation failure aborts rather than unwinds.
+    unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) == 0 }
 }
 
 /// Ends the process now with `code`, from any thread, running no exit
