@@ -136,6 +136,21 @@ def test_run_live_shows_the_line_holding_20_mib_on_top(tmux, service):
     assert "output svc.out   capture svc.msl" in screen, screen
 
 
+def test_the_view_closes_when_its_terminal_hangs_up(tmux, service):
+    # A dropped SSH connection or a killed tmux server: the view must end
+    # by itself, not spin on a terminal that is gone.
+    cwd, release = service
+    capture = start_live_run(tmux, cwd, release)
+    tmux.wait_for(lambda s: KEEP in top_row(s), f"{KEEP} as the top site")
+    tmux.close()
+    pattern = f"run --live -o {capture}"
+    wait_until(
+        lambda: subprocess.run(["pgrep", "-f", pattern], capture_output=True).returncode == 1,
+        "memsleuth run --live to end after the hang-up",
+        lambda: subprocess.run(["pgrep", "-af", pattern], capture_output=True, text=True).stdout,
+    )
+
+
 def start_plain_run(cwd: Path, release: Path) -> tuple:
     """`memsleuth run -o plain.msl` on the service, its output in run.out;
     returns (process, capture) once the program has made its 20 MiB."""

@@ -2,7 +2,7 @@
 //! program `run` started and the view in `memsleuth-live`.
 
 use std::fs::File;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 
@@ -116,18 +116,26 @@ impl LiveRun {
             output: output.display().to_string(),
         };
         let shown = memsleuth_live::show(&capture, Some(&mut watched));
+        // Written, not `eprintln!`ed: after a hang-up the terminal is gone,
+        // and a failed write must not end this process before the program.
+        let mut stderr = std::io::stderr();
         if let Err(e) = &shown {
-            eprintln!("memsleuth: error: {e}");
+            let _ = writeln!(stderr, "memsleuth: error: {e}");
         }
         let ended = shown.ok().and_then(|o| o.program_ended);
         if ended.is_none() {
-            eprintln!(
+            let _ = writeln!(
+                stderr,
                 "memsleuth: the program (pid {pid}) keeps running and tracked into {}; its output goes to {}",
                 capture.display(),
                 output.display()
             );
         } else {
-            eprintln!("memsleuth: the program's output is in {}", output.display());
+            let _ = writeln!(
+                stderr,
+                "memsleuth: the program's output is in {}",
+                output.display()
+            );
         }
         watched.child.wait().context("cannot wait for the program")
     }

@@ -22,6 +22,7 @@
 
 mod app;
 mod follow;
+mod keys;
 mod render;
 mod term;
 

@@ -1,21 +1,21 @@
 //! The terminal loop: alternate screen and raw mode for as long as the view
 //! is open (restored on every way out, a panic included), a refresh once a
-//! second, keys and resizes as they come.
+//! second, keys as they come (`keys.rs`), a resize at the next draw.
 
 use std::io::{self, Stdout};
 use std::time::{Duration, Instant};
 
 use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::cursor::{Hide, Show};
-use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::crossterm::execute;
 use ratatui::crossterm::terminal::{
     disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
 };
 use ratatui::Terminal;
 
-use crate::app::{Action, App};
+use crate::app::App;
 use crate::follow::{FollowState, Follower};
+use crate::keys::Keys;
 use crate::{render, Error, ProgramWatch};
 
 /// How often the numbers are recomputed and redrawn.
@@ -64,6 +64,7 @@ pub(crate) fn run(
     follower: &Follower,
     mut program: Option<&mut dyn ProgramWatch>,
 ) -> Result<(), Error> {
+    let mut keys = Keys::open().map_err(Error::Terminal)?;
     let (mut screen, _restore) = Screen::enter()?;
     let mut seen_records = None;
     let mut next_refresh = Instant::now();
@@ -86,10 +87,13 @@ pub(crate) fn run(
         }
         screen.draw(app)?;
         let wait = next_refresh.saturating_duration_since(Instant::now());
-        if event::poll(wait).map_err(Error::Terminal)? {
-            if let Some(action) = action_of(&event::read().map_err(Error::Terminal)?) {
-                app.act(action);
-            }
+        let Some(actions) = keys.wait(wait) else {
+            // Hung up (an SSH connection dropped, a tmux server killed):
+            // nobody is watching, so the view closes as if quit.
+            return Ok(());
+        };
+        for action in actions {
+            app.act(action);
         }
         if app.quit {
             return Ok(());
@@ -126,31 +130,4 @@ fn refresh(
         *seen_records = Some(records);
         app.show(follower.frame());
     }
-}
-
-/// The action a terminal event asks for: q, Esc and Ctrl-C quit (raw mode
-/// turns Ctrl-C into a key, so it never reaches the program).
-fn action_of(event: &Event) -> Option<Action> {
-    let Event::Key(KeyEvent {
-        code,
-        modifiers,
-        kind: KeyEventKind::Press,
-        ..
-    }) = event
-    else {
-        return None;
-    };
-    Some(match code {
-        KeyCode::Char('c') if modifiers.contains(KeyModifiers::CONTROL) => Action::Quit,
-        KeyCode::Char('q') | KeyCode::Esc => Action::Quit,
-        KeyCode::Char('s') => Action::CycleSort,
-        KeyCode::Up | KeyCode::Char('k') => Action::Up,
-        KeyCode::Down | KeyCode::Char('j') => Action::Down,
-        KeyCode::PageUp => Action::PageUp,
-        KeyCode::PageDown => Action::PageDown,
-        KeyCode::Home | KeyCode::Char('g') => Action::First,
-        KeyCode::End | KeyCode::Char('G') => Action::Last,
-        KeyCode::Char('p') | KeyCode::Char(' ') => Action::TogglePause,
-        _ => return None,
-    })
 }
