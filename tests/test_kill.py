@@ -180,7 +180,14 @@ def interrupt_when_ready(cmd, tmp_path, script, *, whole_group: bool):
     terminal's Ctrl-C does: to every process of the job. Returns the exit
     status and stderr."""
     proc = subprocess.Popen(
-        [str(c) for c in cmd], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [str(c) for c in cmd],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        # As a shell starts a foreground job: with Ctrl-C's default action,
+        # even when this suite was itself started in the background, where
+        # SIGINT is ignored and Python would then install no handler for it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert read_line(proc.stdout, time.monotonic() + READY_DEADLINE_S) == b"ready\n"
