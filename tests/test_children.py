@@ -250,3 +250,14 @@ def test_a_process_that_execs_python_gets_a_second_capture(tmp_path):
     assert line_bytes(after["capture"], "children_exec.py", "after_exec")[0] >= sys.getsizeof(bytearray(2_000_000))
     pid = before["pid"]
     assert sorted(p.name for p in out.glob("*.msl")) == [f"children_exec-{pid}-2.msl", f"children_exec-{pid}.msl"]
+
+
+def test_the_tree_is_printed_before_memsleuth_dies_of_the_programs_signal(tmp_path):
+    out = tmp_path / "run"
+    code = "import os, signal\nkept = bytearray(1_000_000)\nos.kill(os.getpid(), signal.SIGTERM)\n"
+    result = run_memsleuth("run", "--no-report", "--follow-children", "-o", out, "-c", code, cwd=tmp_path)
+    # memsleuth dies of the signal that ended the program, after saying so
+    # and after listing the processes.
+    assert result.returncode == -15, result.describe()
+    assert "memsleuth: the program was killed by signal 15 (SIGTERM)" in result.err
+    assert re.search(r"^Processes: 1 captures in ", result.err, re.M), result.describe()

@@ -129,14 +129,10 @@ def stop() -> tuple[int, int]:
     The collector callback is removed even when completing fails (the
     ``TrackerError`` is raised after).
     """
-    global _capture, _owner
     try:
         return _native.stop_tracking()
     finally:
-        _capture = None
-        _owner = None
-        if _native.gc_callback in gc.callbacks:
-            gc.callbacks.remove(_native.gc_callback)
+        forget_capture()
 
 
 def adopt_capture(path: str, *, owner: str) -> None:
@@ -157,7 +153,8 @@ def leave_inherited() -> None:
 
 
 def forget_capture() -> None:
-    """In a forked child that writes no capture: nothing is being written."""
+    """Nothing is being written any more: after stopping, or in a forked
+    child that writes no capture."""
     global _capture, _owner
     _capture = None
     _owner = None

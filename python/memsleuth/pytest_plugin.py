@@ -226,11 +226,12 @@ class MemsleuthPlugin:
             if bad_marker is not None:  # failed outside the except: one message, no chained traceback
                 pytest.fail(bad_marker, pytrace=False)
             path = self.capture_path(item.nodeid)
+            verdict = None
             if leak_rule is not None:
-                result, checkpoints = _run_iterations(path, func, args, kwargs, leak_rule)
+                result, verdict = _run_iterations(path, func, args, kwargs, leak_rule)
             else:
-                result, checkpoints = _run_once(path, func, args, kwargs), []
-            self._judge(item, path, memory_limit, leak_rule, checkpoints)
+                result = _run_once(path, func, args, kwargs)
+            self._judge(item, path, memory_limit, leak_rule, verdict)
             return result
 
         return tracked
@@ -241,7 +242,7 @@ class MemsleuthPlugin:
         path: str,
         memory_limit: int | None,
         leak_rule: LeakRule | None,
-        checkpoints: list[Checkpoint],
+        verdict: LeakVerdict | None,
     ) -> None:
         _current, peak, _sites = _native.live_stats(path, 0)
         stacks = _native.top_stacks(path, "peak", _FAILURE_STACKS)
@@ -255,18 +256,16 @@ class MemsleuthPlugin:
                 f"{format_size(memory_limit)}\n" + _describe_stacks("Top stacks at the peak", stacks),
                 pytrace=False,
             )
-        if leak_rule is not None:
-            verdict = judge_leaks(checkpoints, leak_rule)
-            if verdict is not None:
-                growing = {(f, ln) for f, ln, _fn, _g, _s in verdict.sites}
-                live = [s for s in _native.top_stacks(path, "live", 200) if _innermost(s[2]) in growing]
-                pytest.fail(
-                    verdict.message(leak_rule)
-                    + _describe_types(path, verdict)
-                    + "\n"
-                    + _describe_stacks("Stacks holding the growth", live[:_FAILURE_STACKS]),
-                    pytrace=False,
-                )
+        if leak_rule is not None and verdict is not None:
+            growing = {(f, ln) for f, ln, _fn, _g, _s in verdict.sites}
+            live = [s for s in _native.top_stacks(path, "live", 200) if _innermost(s[2]) in growing]
+            pytest.fail(
+                verdict.message(leak_rule)
+                + _describe_types(path, verdict)
+                + "\n"
+                + _describe_stacks("Stacks holding the growth", live[:_FAILURE_STACKS]),
+                pytrace=False,
+            )
 
     # -- the report --------------------------------------------------------
 
@@ -340,7 +339,9 @@ def _run_once(path: str, func: Callable[..., Any], args: Any, kwargs: Any) -> An
 
 def _run_iterations(
     path: str, func: Callable[..., Any], args: Any, kwargs: Any, rule: LeakRule
-) -> tuple[Any, list[Checkpoint]]:
+) -> tuple[Any, LeakVerdict | None]:
+    """Runs the body `rule.iterations` times; returns its last result and
+    the verdict on the growth across the iterations."""
     tracker = _start(path)
     checkpoints: list[Checkpoint] = []
     result = None
@@ -348,13 +349,14 @@ def _run_iterations(
         for i in range(rule.iterations):
             result = func(*args, **kwargs)
             checkpoints.append(_checkpoint(path, i + 1))
-        if judge_leaks(checkpoints, rule) is not None:
+        verdict = judge_leaks(checkpoints, rule)
+        if verdict is not None:
             # Only a failing test pays for a heap snapshot: it names the
             # types the growing lines keep, and who holds them.
             _native.take_snapshot("limit_leaks")
     finally:
         tracker.stop()
-    return result, checkpoints
+    return result, verdict
 
 
 def _checkpoint(path: str, iteration: int) -> Checkpoint:

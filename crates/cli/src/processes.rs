@@ -54,9 +54,10 @@ struct Process {
     profile: Profile,
 }
 
-/// Analyses every capture in `dir`, parents before their children. A capture
-/// that cannot be read is named on stderr and left out.
-fn load_all(dir: &Path) -> Result<Vec<(usize, Process)>> {
+/// Analyses every capture in `dir`, parents before their children; `known`
+/// is one already analysed, not read again. A capture that cannot be read
+/// is named on stderr and left out.
+fn load_all(dir: &Path, known: Option<(PathBuf, Profile)>) -> Result<Vec<(usize, Process)>> {
     let paths = captures(dir)?;
     if paths.is_empty() {
         bail!(
@@ -65,7 +66,12 @@ fn load_all(dir: &Path) -> Result<Vec<(usize, Process)>> {
         );
     }
     let mut processes = Vec::new();
+    let mut known = known;
     for capture in paths {
+        if let Some((_, profile)) = known.take_if(|(path, _)| *path == capture) {
+            processes.push(Process { capture, profile });
+            continue;
+        }
         match commands::read(&capture) {
             Ok(profile) => processes.push(Process { capture, profile }),
             Err(e) => eprintln!("memsleuth: warning: left out: {}", crate::one_line(&e)),
@@ -120,9 +126,10 @@ fn row(depth: usize, p: &Process) -> ProcessRow {
     }
 }
 
-/// After `run --follow-children`: the tree of processes and where to look next.
-pub(crate) fn print_after_run(dir: &Path) {
-    let processes = match load_all(dir) {
+/// After `run --follow-children`: the tree of processes and where to look
+/// next. `program` is the program's own capture, analysed already.
+pub(crate) fn print_after_run(dir: &Path, program: Option<(PathBuf, Profile)>) {
+    let processes = match load_all(dir, program) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("memsleuth: error: {}", crate::one_line(&e));
@@ -140,7 +147,7 @@ pub(crate) fn print_after_run(dir: &Path) {
 
 /// `memsleuth summary DIR`: the tree, then each process's own summary.
 pub fn summary(args: &SummaryArgs) -> Result<i32> {
-    let processes = load_all(&args.capture)?;
+    let processes = load_all(&args.capture, None)?;
     if args.json {
         let json = ProcessesJson {
             directory: args.capture.display().to_string(),
@@ -172,7 +179,7 @@ pub fn summary(args: &SummaryArgs) -> Result<i32> {
 /// `memsleuth report DIR`: every process's report beside its capture, and
 /// an index page linking them (`-o`, or `index.html` in the directory).
 pub fn report(args: &ReportArgs) -> Result<i32> {
-    let processes = load_all(&args.capture)?;
+    let processes = load_all(&args.capture, None)?;
     let index = args
         .output
         .clone()

@@ -16,7 +16,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 
-use memsleuth_analysis::{LimitStop, Profile};
+use memsleuth_analysis::Profile;
 
 use crate::args::{RunArgs, SnapshotAt};
 use crate::{commands, load, processes, report};
@@ -194,11 +194,11 @@ pub fn run(args: &RunArgs, python: &Path) -> Result<i32> {
             .clone()
             .unwrap_or_else(|| PathBuf::from(format!("{default_prefix}{}", child.id())));
         let capture = processes::capture_in(&directory, &target.stem(), child.id());
-        let code = finish(args, &capture, status)?;
+        let profile = report_end(args, &capture, status);
         if !args.quiet {
-            processes::print_after_run(&directory);
+            processes::print_after_run(&directory, profile.map(|p| (capture, p)));
         }
-        return Ok(code);
+        return exit_like(status);
     }
     let capture = match &args.output {
         Some(path) => path.clone(),
@@ -209,9 +209,8 @@ pub fn run(args: &RunArgs, python: &Path) -> Result<i32> {
 
 /// Writes the report (unless `--no-report`) and prints the summary (unless
 /// `--quiet`). Neither may change the exit status: a failure is one line.
-/// Returns where the capture says memsleuth stopped the program at its
-/// `--limit`, if it did.
-fn summarise(args: &RunArgs, capture: &Path) -> Option<LimitStop> {
+/// Returns the capture's analysis, when it could be read.
+fn summarise(args: &RunArgs, capture: &Path) -> Option<Profile> {
     let profile = match load::analyze(capture) {
         Ok(profile) => profile,
         Err(e) if args.quiet => {
@@ -227,7 +226,7 @@ fn summarise(args: &RunArgs, capture: &Path) -> Option<LimitStop> {
         }
     };
     write_report_and_summary(args, capture, &profile);
-    profile.limit_stop
+    Some(profile)
 }
 
 fn write_report_and_summary(args: &RunArgs, capture: &Path, profile: &Profile) {
@@ -257,19 +256,26 @@ fn write_report_and_summary(args: &RunArgs, capture: &Path, profile: &Profile) {
 /// Reports how the program ended and what the capture holds, then ends this
 /// process the same way the program ended.
 fn finish(args: &RunArgs, capture: &Path, status: ExitStatus) -> Result<i32> {
+    report_end(args, capture, status);
+    exit_like(status)
+}
+
+/// Says how the program ended, and summarises its capture (unless told
+/// not to); returns the capture's analysis when it was made.
+fn report_end(args: &RunArgs, capture: &Path, status: ExitStatus) -> Option<Profile> {
     use std::os::unix::process::ExitStatusExt;
-    let killed_by = status.signal();
-    if let Some(sig) = killed_by {
+    if let Some(sig) = status.signal() {
         eprintln!(
             "memsleuth: the program was killed by signal {sig} ({})",
             signal_name(sig)
         );
     }
     let limit_code = status.code() == Some(memsleuth_format::EXIT_LIMIT) && args.limit.is_some();
-    let mut stop = None;
+    let mut profile = None;
     if capture.exists() && (limit_code || !(args.quiet && args.no_report)) {
-        stop = summarise(args, capture);
+        profile = summarise(args, capture);
     }
+    let stop = profile.as_ref().and_then(|p| p.limit_stop);
     if let Some(stop) = stop.filter(|_| limit_code) {
         eprintln!(
             "memsleuth: stopped the program at {:.2} s: its RSS reached {}, past --limit {}; \
@@ -285,9 +291,14 @@ fn finish(args: &RunArgs, capture: &Path, status: ExitStatus) -> Result<i32> {
             memsleuth_format::EXIT_LIMIT
         );
     }
-    if let Some(sig) = killed_by {
-        // Die of the same signal, so a shell or supervisor sees what it would
-        // have seen without memsleuth.
+    profile
+}
+
+/// This process's exit status: the program's, or death by the same signal,
+/// so a shell or supervisor sees what it would have seen without memsleuth.
+fn exit_like(status: ExitStatus) -> Result<i32> {
+    use std::os::unix::process::ExitStatusExt;
+    if let Some(sig) = status.signal() {
         let _ = signal_hook::low_level::emulate_default_handler(sig);
         return Ok(128 + sig);
     }

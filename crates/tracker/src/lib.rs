@@ -126,6 +126,16 @@ struct Session {
     writer: writer::WriterHandle,
 }
 
+impl Session {
+    /// In a forked child, lets go of the parent's session it inherited:
+    /// the writer is abandoned untouched and the hooks come out. The caller
+    /// holds the GIL.
+    fn leave_in_child(self) {
+        self.writer.abandon_after_fork();
+        sys::hooks::uninstall(self.installed);
+    }
+}
+
 static SESSION: Mutex<Option<Session>> = Mutex::new(None);
 
 fn session() -> std::sync::MutexGuard<'static, Option<Session>> {
@@ -170,8 +180,7 @@ pub fn start(path: &Path, metadata: &Metadata, options: &Options) -> Result<(), 
         // A forked child tracking itself anew (`memsleuth.Tracker`): the
         // hooks it inherited must come out before new ones wrap the
         // allocators, or the new hooks would wrap the old.
-        sys::hooks::uninstall(parent.installed);
-        parent.writer.abandon_after_fork();
+        parent.leave_in_child();
     }
     fork::watch();
     stacks::set_stack_base(&options.stack_base);
@@ -290,8 +299,7 @@ pub fn stop() -> Result<WriterStats, Error> {
     if s.pid != std::process::id() {
         // A forked child completing its parent's capture: not its to
         // complete. The hooks it inherited come out, as tracking is over here.
-        s.writer.abandon_after_fork();
-        sys::hooks::uninstall(s.installed);
+        s.leave_in_child();
         return Err(Error::NotTracking);
     }
     sys::hooks::uninstall(s.installed);
